@@ -1,0 +1,105 @@
+"""Post one workflow step: its transfers, read models, invoices, audit events and
+notifications, in a single database transaction.
+
+Every row has an id the workflow derived from the step, so a retried activity finds its
+earlier work already there and adds nothing (L2). A refused transfer rolls the whole
+step back (L3).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+
+from escrow.db import ledger
+from escrow.db.engine import insert_for
+from escrow.db.models import AuditEvent, Contract, Invoice, Milestone, OutboxMessage
+from escrow.errors import Refusal, refuse
+from escrow.models import Step
+
+
+def _insert_once(session: Session, table: type, rows: list[dict]) -> None:
+    if rows:
+        session.execute(insert_for(session, table).values(rows).on_conflict_do_nothing(index_elements=["id"]))
+
+
+def _upsert_newer(session: Session, table: type, row: dict) -> None:
+    """Write a read model unless a newer step already wrote it."""
+    inserted = session.execute(
+        insert_for(session, table).values(row).on_conflict_do_nothing(index_elements=["id"]).returning(table.id)
+    ).scalar_one_or_none()
+    if inserted is None:
+        session.execute(
+            update(table).where(table.id == row["id"], table.version < row["version"]).values(row)
+        )
+
+
+def write_step(session: Session, step: Step) -> None:
+    for transfer in step.transfers:
+        ledger.post(session, transfer, step.at)
+    if step.contract is not None:
+        view = step.contract
+        _upsert_newer(
+            session,
+            Contract,
+            {
+                "id": view.id,
+                "client_id": view.client_id,
+                "expert_id": view.expert_id,
+                "type": view.type.value,
+                "status": view.status.value,
+                "currency": view.currency,
+                "view": view.model_dump(mode="json"),
+                "version": step.version,
+                "updated_at": step.at,
+            },
+        )
+    if step.milestone is not None:
+        view = step.milestone
+        _upsert_newer(
+            session,
+            Milestone,
+            {
+                "id": view.id,
+                "contract_id": view.contract_id,
+                "client_id": view.client_id,
+                "expert_id": view.expert_id,
+                "status": view.status.value,
+                "amount": view.amount,
+                "escrow": view.escrow,
+                "currency": view.currency,
+                "view": view.model_dump(mode="json"),
+                "version": step.version,
+                "updated_at": step.at,
+            },
+        )
+    _insert_once(session, Invoice, [i.model_dump() for i in step.invoices])
+    _insert_once(
+        session, AuditEvent, [{**e.model_dump(mode="json"), "at": step.at} for e in step.audit]
+    )
+    _insert_once(
+        session,
+        OutboxMessage,
+        [{**n.model_dump(), "created_at": step.at, "sent_at": None} for n in step.notifications],
+    )
+
+
+class StepActivities:
+    """Holds the database handle; `after_commit` lets a test kill the process at the
+    worst moment (after the money moved, before Temporal hears of it)."""
+
+    def __init__(self, sessions: sessionmaker[Session], after_commit: Callable[[Step], None] | None = None):
+        self._sessions = sessions
+        self._after_commit = after_commit
+
+    @activity.defn(name="post_step")
+    def post_step(self, step: Step) -> None:
+        try:
+            with self._sessions.begin() as session:
+                write_step(session, step)
+        except ledger.InsufficientFunds as err:
+            raise refuse(Refusal.INSUFFICIENT_FUNDS, str(err)) from err
+        if self._after_commit is not None:
+            self._after_commit(step)

@@ -1,0 +1,1 @@
+"""The escrow domain: pure code shared by workflows, activities and the API."""

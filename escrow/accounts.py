@@ -1,0 +1,32 @@
+"""Ledger account names. One function per kind so that no layer spells them twice.
+
+`world:*` accounts stand for money outside the platform (cards, payout rails) and are
+the only ones allowed below zero (L3).
+"""
+from __future__ import annotations
+
+WORLD_PREFIX = "world:"
+WORLD_CARD = "world:card"
+WORLD_PAYOUTS = "world:payouts"
+PLATFORM_FEES = "platform:fees"
+PLATFORM_ARBITRATION = "platform:arbitration"
+
+
+def client_balance(user_id: str) -> str:
+    return f"client:{user_id}:balance"
+
+
+def milestone_escrow(milestone_id: str) -> str:
+    return f"escrow:milestone:{milestone_id}"
+
+
+def expert_pending(user_id: str) -> str:
+    return f"expert:{user_id}:pending"
+
+
+def expert_available(user_id: str) -> str:
+    return f"expert:{user_id}:available"
+
+
+def may_go_negative(account: str) -> bool:
+    return account.startswith(WORLD_PREFIX)

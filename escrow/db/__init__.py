@@ -1,0 +1,1 @@
+"""The database layer: typed models, engine, the ledger and the read queries."""

@@ -1,0 +1,145 @@
+"""The double-entry ledger (L1–L5).
+
+A transfer debits one account and credits another by the same amount, so the sum of
+all balances stays zero (L4). Its id comes from the business step that made it; the
+primary key makes a second post of the same id a no-op (L2) without a read-then-write
+race. A debit that would take a non-`world:*` account below zero is refused inside the
+same transaction (L3). Holds are transfers with `available_at`, settled once by a
+later transfer that names them (L5).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, aliased
+
+from escrow import accounts
+from escrow.db.engine import insert_for
+from escrow.db.models import Account, Milestone, Transfer
+from escrow.models import TransferSpec
+
+
+class LedgerError(Exception):
+    pass
+
+
+class InsufficientFunds(LedgerError):
+    def __init__(self, account: str, needed: int) -> None:
+        super().__init__(f"account {account} cannot pay {needed}: it would go below zero")
+        self.account = account
+        self.needed = needed
+
+
+class TransferConflict(LedgerError):
+    """The id was posted before with other accounts or amount: a bug, never a retry."""
+
+
+def _ensure_accounts(session: Session, names: list[str], currency: str) -> None:
+    session.execute(
+        insert_for(session, Account)
+        .values([{"name": n, "currency": currency, "balance": 0} for n in names])
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    for name, account_currency in session.execute(
+        select(Account.name, Account.currency).where(Account.name.in_(names))
+    ):
+        if account_currency != currency:
+            raise LedgerError(f"account {name} holds {account_currency}, not {currency}")
+
+
+def post(session: Session, spec: TransferSpec, at: datetime) -> bool:
+    """Post one transfer in the caller's transaction. True if posted now, False if this
+    id was posted before (with the same content)."""
+    if spec.amount <= 0:
+        raise LedgerError(f"transfer {spec.id}: amount must be positive, got {spec.amount}")
+    if spec.debit == spec.credit:
+        raise LedgerError(f"transfer {spec.id}: debit and credit are the same account")
+    _ensure_accounts(session, [spec.debit, spec.credit], spec.currency)
+    inserted = session.execute(
+        insert_for(session, Transfer)
+        .values(
+            id=spec.id,
+            debit_account=spec.debit,
+            credit_account=spec.credit,
+            amount=spec.amount,
+            currency=spec.currency,
+            kind=spec.kind,
+            available_at=spec.available_at,
+            settles=spec.settles,
+            posted_at=at,
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(Transfer.id)
+    ).scalar_one_or_none()
+    if inserted is None:
+        before = session.get(Transfer, spec.id)
+        assert before is not None
+        if (before.debit_account, before.credit_account, before.amount, before.currency) != (
+            spec.debit,
+            spec.credit,
+            spec.amount,
+            spec.currency,
+        ):
+            raise TransferConflict(f"transfer {spec.id} was posted before with other terms")
+        return False
+    # Lock rows in name order so two transfers between the same accounts cannot deadlock.
+    for name in sorted((spec.debit, spec.credit)):
+        delta = -spec.amount if name == spec.debit else spec.amount
+        statement = update(Account).where(Account.name == name)
+        if delta < 0 and not accounts.may_go_negative(name):
+            statement = statement.where(Account.balance >= spec.amount)
+        changed = session.execute(
+            statement.values(balance=Account.balance + delta).returning(Account.name)
+        ).scalar_one_or_none()
+        if changed is None:
+            raise InsufficientFunds(name, spec.amount)
+    return True
+
+
+def balance(session: Session, account: str) -> int:
+    value = session.scalar(select(Account.balance).where(Account.name == account))
+    return value or 0
+
+
+def unsettled_holds(session: Session, account: str) -> list[Transfer]:
+    """Transfers into a pending account that no later transfer has settled yet."""
+    settlement = aliased(Transfer)
+    return list(
+        session.scalars(
+            select(Transfer)
+            .outerjoin(settlement, settlement.settles == Transfer.id)
+            .where(
+                Transfer.credit_account == account,
+                Transfer.available_at.is_not(None),
+                settlement.id.is_(None),
+            )
+            .order_by(Transfer.available_at)
+        )
+    )
+
+
+def user_balance(session: Session, user_id: str) -> dict[str, object]:
+    """What GET /v1/users/{id}/balance shows: spendable money, holds, money in escrow."""
+    available = balance(session, accounts.client_balance(user_id)) + balance(
+        session, accounts.expert_available(user_id)
+    )
+    pending = [
+        {"amount": t.amount, "available_at": t.available_at, "transfer_id": t.id}
+        for t in unsettled_holds(session, accounts.expert_pending(user_id))
+    ]
+    in_escrow = session.scalar(
+        select(func.coalesce(func.sum(Milestone.escrow), 0)).where(
+            (Milestone.client_id == user_id) | (Milestone.expert_id == user_id)
+        )
+    )
+    return {"available": available, "pending": pending, "in_escrow": int(in_escrow or 0)}
+
+
+def totals(session: Session) -> tuple[int, int]:
+    """(sum of all balances, number of non-world accounts below zero): L3 and L4."""
+    total = session.scalar(select(func.coalesce(func.sum(Account.balance), 0))) or 0
+    negative = session.scalar(
+        select(func.count()).where(Account.balance < 0, ~Account.name.like("world:%"))
+    )
+    return int(total), int(negative or 0)

@@ -1,0 +1,145 @@
+"""SQLAlchemy 2.0 typed models. The ledger (accounts, transfers) holds the money; the
+rest are read models, audit trail and the notification outbox, all written by activities
+in the same transaction as the transfers they describe."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Id = String(200)
+When = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (
+        # L3, as a last line of defence: the ledger refuses an overdraft before this.
+        CheckConstraint("balance >= 0 OR name LIKE 'world:%'", name="not_negative"),
+    )
+
+    name: Mapped[str] = mapped_column(Id, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Transfer(Base):
+    __tablename__ = "transfers"
+    __table_args__ = (CheckConstraint("amount > 0", name="positive"),)
+
+    # L2: derived from the business step; the primary key makes a repeat post a no-op.
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    debit_account: Mapped[str] = mapped_column(ForeignKey("accounts.name"), index=True)
+    credit_account: Mapped[str] = mapped_column(ForeignKey("accounts.name"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(40))
+    available_at: Mapped[datetime | None] = mapped_column(When)
+    # A hold is settled by exactly one transfer.
+    settles: Mapped[str | None] = mapped_column(ForeignKey("transfers.id"), unique=True)
+    posted_at: Mapped[datetime] = mapped_column(When)
+
+
+class Contract(Base):
+    __tablename__ = "contracts"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    client_id: Mapped[str] = mapped_column(Id, index=True)
+    expert_id: Mapped[str] = mapped_column(Id, index=True)
+    type: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    currency: Mapped[str] = mapped_column(String(3))
+    view: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(When)
+
+
+class Milestone(Base):
+    __tablename__ = "milestones"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    contract_id: Mapped[str] = mapped_column(Id, index=True)
+    client_id: Mapped[str] = mapped_column(Id, index=True)
+    expert_id: Mapped[str] = mapped_column(Id, index=True)
+    status: Mapped[str] = mapped_column(String(30))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    escrow: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    view: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(When)
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    milestone_id: Mapped[str] = mapped_column(Id, index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    issued_at: Mapped[datetime] = mapped_column(When)
+    clears_at: Mapped[datetime | None] = mapped_column(When)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(Id, index=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    actor_id: Mapped[str | None] = mapped_column(Id)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(When)
+
+
+class OutboxMessage(Base):
+    """Notifications to deliver; a sender marks `sent_at` (delivery is out of scope)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[str] = mapped_column(Id, index=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(When)
+    sent_at: Mapped[datetime | None] = mapped_column(When)
+
+
+class IdempotencyRecord(Base):
+    """The API's memory of POSTs by `Idempotency-Key`: HTTP plumbing, not money."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    body_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[Any | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(When)

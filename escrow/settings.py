@@ -1,0 +1,29 @@
+"""Connection settings, read from the environment (names fixed by API.md)."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from escrow.policy import DEFAULT_PRESET, Policy, preset
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+
+    database_url: str = Field("sqlite:///var/escrow.db", validation_alias="DATABASE_URL")
+    temporal_address: str = Field("localhost:7233", validation_alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
+    task_queue: str = Field("escrow", validation_alias="ESCROW_TASK_QUEUE")
+    policy_name: str = Field(DEFAULT_PRESET, validation_alias="ESCROW_POLICY")
+    jwt_secret: str | None = Field(None, validation_alias="ESCROW_JWT_SECRET")
+
+    @property
+    def policy(self) -> Policy:
+        return preset(self.policy_name)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,103 @@
+"""Shared fixtures: one time-skipping Temporal server and one migrated database per
+test session, a worker on it, and a ledger check after every test."""
+from __future__ import annotations
+
+import os
+import sysconfig
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from escrow.db import ledger
+from escrow.db.engine import make_engine, make_sessionmaker
+from escrow.db.migrate import upgrade
+from escrow.db.models import Base
+from escrow.temporal import ensure_search_attributes
+from worker import build_worker
+
+SCRIPTS = Path(sysconfig.get_path("scripts"))
+TASK_QUEUE = "escrow-test"
+
+
+def fresh_database(url: str) -> Engine:
+    """Drop whatever an earlier run left and migrate from nothing: the tests prove the
+    migrations, not a `create_all` shortcut."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        Base.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    upgrade(url)
+    return engine
+
+
+def database_urls(tmp: Path) -> dict[str, str]:
+    urls = {"sqlite": f"sqlite:///{tmp / 'ledger.db'}"}
+    if os.environ.get("TEST_DATABASE_URL"):
+        urls["postgresql"] = os.environ["TEST_DATABASE_URL"]
+    return urls
+
+
+@pytest.fixture(scope="session")
+def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """PostgreSQL when TEST_DATABASE_URL is set (as on CI), else a SQLite file."""
+    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'escrow.db'}"
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = fresh_database(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    environment = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(SCRIPTS / "temporal-test-server"),
+    )
+    await ensure_search_attributes(environment.client)
+    yield environment
+    await environment.shutdown()
+
+
+@pytest.fixture(scope="session")
+def client(env: WorkflowEnvironment) -> Client:
+    return env.client
+
+
+@pytest.fixture(scope="session")
+def task_queue() -> str:
+    return TASK_QUEUE
+
+
+@pytest.fixture(scope="session")
+async def worker(client: Client, sessions: sessionmaker[Session], task_queue: str) -> AsyncIterator[Worker]:
+    running = build_worker(client, sessions, task_queue)
+    async with running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def ledger_balances(request: pytest.FixtureRequest) -> Iterator[None]:
+    """L3, L4 after every test that touched the database: the sum of all balances is
+    zero and no account but `world:*` is below zero."""
+    yield
+    if "sessions" not in request.fixturenames:
+        return
+    with request.getfixturevalue("sessions")() as session:
+        total, negative = ledger.totals(session)
+    assert total == 0, f"ledger does not balance: sum of accounts is {total}"
+    assert negative == 0, f"{negative} accounts are below zero"

@@ -1,0 +1,1 @@
+"""One module per durable workflow. Deterministic code only: no I/O, no wall clock."""
