@@ -3,9 +3,13 @@ milestone, send commands as a given actor."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
 
 from escrow.models import (
     Actor,
@@ -68,3 +72,20 @@ async def open_contract(client: Client, task_queue: str, policy: str = "cadcrowd
         task_queue=task_queue,
     )
     return deal
+
+
+async def refusal(update: Awaitable[object]) -> ApplicationError:
+    """Await an update that must be refused; return the workflow's ApplicationError."""
+    try:
+        await update
+    except WorkflowUpdateFailedError as err:
+        assert isinstance(err.cause, ApplicationError), err.cause
+        return err.cause
+    raise AssertionError("the update was accepted")
+
+
+async def finished(env: WorkflowEnvironment, handle: WorkflowHandle) -> Any:
+    """The workflow's result, letting the test server skip time meanwhile. Handles of
+    child workflows (every milestone) don't get the SDK's automatic unlock."""
+    async with env.time_skipping_unlocked():
+        return await handle.result()
