@@ -6,8 +6,18 @@ started under even when the deployment's default preset changes.
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
+
+
+class FeePolicy(StrEnum):
+    """D6: who bears the arbitration fee."""
+
+    # Freelancer: each side pays the whole fee; the winner's is refunded.
+    WINNER_REFUNDED = "winner_refunded"
+    # Cad Crowd: the fee is split between the parties; nobody gets it back.
+    SPLIT = "split"
 
 
 class Policy(BaseModel):
@@ -25,6 +35,35 @@ class Policy(BaseModel):
     # M9 / P2: security hold on fixed-rate releases.
     fixed_release_hold: timedelta = timedelta(days=5)
 
+    # R2: the expert's time to answer a refund request; silence approves.
+    refund_response_window: timedelta = timedelta(days=7)
+    # R4: how long after a decline the client may escalate into a dispute. The sources
+    # name no limit; an open-ended option would keep a case alive forever.
+    refund_escalation_window: timedelta = timedelta(days=7)
+    # M10: after the invoice is paid, disputes until the first, refunds at the expert's
+    # discretion until the second, with an operator's approval until the third.
+    dispute_after_release: timedelta = timedelta(days=30)
+    refund_after_release: timedelta = timedelta(days=180)
+    refund_with_operator: timedelta = timedelta(days=365)
+
+    # D2: the respondent's time to accept or respond; silence loses.
+    dispute_response_window: timedelta = timedelta(days=3)
+    # D3: negotiation and mediation (Cad Crowd: 10–15 business days, about three
+    # weeks). By its end the claimant must pay the arbitration fee or the claim lapses.
+    negotiation_window: timedelta = timedelta(days=21)
+    # D4: once one side paid the fee, the other's time to pay it too or lose.
+    fee_payment_window: timedelta = timedelta(days=4)
+    # D5: when operators are reminded that a verdict is due (nobody loses by it).
+    verdict_due: timedelta = timedelta(days=14)
+    # D6: the fee is the larger of a floor and a share of the disputed amount.
+    arbitration_fee_min: int = 500
+    arbitration_fee_basis_points: int = 500
+    fee_policy: FeePolicy = FeePolicy.SPLIT
+
+    def arbitration_fee(self, disputed: int) -> int:
+        """The whole fee for a dispute over `disputed` cents."""
+        return max(self.arbitration_fee_min, disputed * self.arbitration_fee_basis_points // 10_000)
+
 
 PRESETS: dict[str, Policy] = {
     "cadcrowd": Policy(name="cadcrowd"),
@@ -34,6 +73,7 @@ PRESETS: dict[str, Policy] = {
         overdue_after=timedelta(days=15),
         reminders_before_deadline=(timedelta(days=7), timedelta(days=3), timedelta(days=1)),
     ),
+    "freelancer": Policy(name="freelancer", fee_policy=FeePolicy.WINNER_REFUNDED),
 }
 
 DEFAULT_PRESET = "cadcrowd"

@@ -2,26 +2,34 @@
 milestone, send commands as a given actor."""
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from escrow.db import ledger
 from escrow.models import (
     Actor,
     AddMilestone,
     ContractInput,
     ContractType,
+    Fund,
     MilestoneView,
     Role,
 )
 from escrow.policy import preset
 from workflows.contract import ContractWorkflow
 from workflows.milestone import MilestoneWorkflow
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -89,3 +97,48 @@ async def finished(env: WorkflowEnvironment, handle: WorkflowHandle) -> Any:
     child workflows (every milestone) don't get the SDK's automatic unlock."""
     async with env.time_skipping_unlocked():
         return await handle.result()
+
+
+async def eventually(check: Callable[[], Awaitable[T]], what: str, seconds: float = 10.0) -> T:
+    """Poll until `check` returns something truthy: for work a workflow does after a
+    child completes, which no handle's result() waits for."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        value = await check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def at(moment: datetime, deadline: datetime) -> bool:
+    """A timer fires at its deadline, give or take the workflow task that handles it."""
+    return deadline <= moment < deadline + timedelta(minutes=1)
+
+
+def balance(sessions: sessionmaker[Session], account: str) -> int:
+    with sessions() as session:
+        return ledger.balance(session, account)
+
+
+async def funded(client: Client, task_queue: str, amount: int = 50_000, policy: str = "cadcrowd") -> tuple[Deal, WorkflowHandle]:
+    """A contract with one milestone the client has funded."""
+    deal = await open_contract(client, task_queue, policy)
+    milestone = await deal.add_milestone(amount)
+    await milestone.execute_update(MilestoneWorkflow.fund, Fund(actor=deal.client_actor))
+    return deal, milestone
+
+
+async def refused_or_closed(update: Awaitable[object]) -> str:
+    """Await an update sent after a deadline: either the workflow refuses it, or its
+    timer already fired and the workflow has ended, so there is nothing to update."""
+    try:
+        await update
+    except WorkflowUpdateFailedError as err:
+        assert isinstance(err.cause, ApplicationError) and err.cause.type == "Conflict", err.cause
+        return "refused"
+    except RPCError as err:
+        assert err.status == RPCStatusCode.NOT_FOUND, err
+        return "closed"
+    raise AssertionError("the update was accepted")

@@ -21,28 +21,11 @@ from escrow.models import (
     Role,
     Submit,
 )
-from tests.support import finished, open_contract, refusal
+from tests.support import at, balance, finished, funded, open_contract, refusal
 from workflows import search_attributes as sa
 from workflows.milestone import MilestoneWorkflow as MW
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-
-def at(moment, deadline) -> bool:
-    """A timer fires at its deadline, give or take the workflow task that handles it."""
-    return deadline <= moment < deadline + timedelta(minutes=1)
-
-
-def balance(sessions, account: str) -> int:
-    with sessions() as session:
-        return ledger.balance(session, account)
-
-
-async def funded(client, task_queue, amount=50_000, policy="cadcrowd"):
-    deal = await open_contract(client, task_queue, policy)
-    milestone = await deal.add_milestone(amount)
-    await milestone.execute_update(MW.fund, Fund(actor=deal.client_actor))
-    return deal, milestone
 
 
 @pytest.mark.rules("M1")

@@ -1,36 +1,55 @@
 """MilestoneWorkflow: one fixed-rate milestone and the escrow account it owns.
 
-Rules M1–M7, M9 and L5 live here. This workflow is the only code that moves money out
-of `escrow:milestone:{id}`: every command that could move it is an Update, handled one
-at a time under a lock, so a release racing the auto-release cannot pay twice.
+Rules M1–M7, M9, M10, L5 live here, and the money side of R3, D1 and C1. This workflow
+is the only code that moves money out of `escrow:milestone:{id}`: every command that
+could move it is handled one at a time under a lock, so a release racing the
+auto-release or a dispute's outcome cannot pay twice. Refund requests and disputes are
+child workflows that decide; their outcome comes back here to be paid.
+
 Deadlines are timers: the review window's auto-release (M4), Elance's overdue mark and
-reminders (M5), and the end of each release's security hold (M9).
+reminders (M5), the end of each release's security hold (M9), the time to escalate a
+declined refund (R4) and the last day a refund can be asked for (M10).
 """
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from escrow import accounts
     from escrow.errors import Refusal, refuse
     from escrow.models import (
         Actor,
-        AuditEvent,
+        Claim,
+        ClaimKind,
+        ClaimStatus,
+        CloseMilestone,
         DeadlineAction,
+        DisputeInput,
+        DisputeOutcome,
+        EscalateRefund,
         Fund,
         Hold,
         Invoice,
         InvoiceKind,
         MilestoneInput,
         MilestoneStatus,
+        MilestoneSummary,
         MilestoneView,
-        Notification,
+        OpenDispute,
         PartyCommand,
+        RefundInput,
+        RefundPhase,
+        RefundStatus,
+        RefundView,
         Release,
+        Remainder,
+        RequestRefund,
         RequestRevision,
         Role,
         Step,
@@ -39,14 +58,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from escrow.money import format_cents
     from workflows import search_attributes as sa
+    from workflows import steps
+    from workflows.refund import RefundRequestWorkflow
 
-POST_STEP_OPTIONS = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    # A database outage must not lose a step: retry until it is back.
-    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
-)
-
+UNFUNDED = (MilestoneStatus.PROPOSED, MilestoneStatus.AGREED, MilestoneStatus.FUNDING_PENDING)
 RELEASABLE = (MilestoneStatus.IN_PROGRESS, MilestoneStatus.SUBMITTED, MilestoneStatus.PARTIALLY_RELEASED)
+ENDED = (MilestoneStatus.DECLINED, MilestoneStatus.CANCELLED)
 
 
 def initial_view(input: MilestoneInput) -> MilestoneView:
@@ -79,44 +96,56 @@ class MilestoneWorkflow:
         self._changed = False
         # M5: which reminders of the current review window went out.
         self._reminded: set[timedelta] = set()
+        self._reported: MilestoneSummary | None = None
+        # Children whose outcome this workflow will pay; kept so they aren't collected.
+        self._watchers: list[asyncio.Task[None]] = []
 
     # ------------------------------------------------------------------ run
 
     @workflow.run
     async def run(self, input: MilestoneInput) -> MilestoneView:
         await self._post(self._view, "milestone.created", actor=None)
-        while not self._finished():
-            due = self._next_due()
+        while True:
             self._changed = False
-            try:
-                await workflow.wait_condition(
-                    lambda: self._changed,
-                    timeout=None if due is None else max(due - workflow.now(), timedelta(0)),
-                )
-            except asyncio.TimeoutError:
-                pass
             async with self._lock:
                 await self._fire_due()
+            if self._changed:
+                continue  # one action can make another due (a claim closing frees money)
+            if self._finished():
+                break
+            now = workflow.now()
+            due = min((t for t in self._timers() if t > now), default=None)
+            try:
+                await workflow.wait_condition(lambda: self._changed, timeout=None if due is None else due - now)
+            except asyncio.TimeoutError:
+                pass
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._report(finished=True)
         return self._view
 
     def _finished(self) -> bool:
         v = self._view
-        if v.status == MilestoneStatus.DECLINED:
+        if v.status in ENDED:
             return True
-        return v.status == MilestoneStatus.COMPLETED and all(h.settled for h in v.holds)
-
-    def _next_due(self) -> datetime | None:
-        return min(self._timers(), default=None)
+        if v.status != MilestoneStatus.COMPLETED or any(not h.settled for h in v.holds):
+            return False
+        if any(c.status in (ClaimStatus.OPEN, ClaimStatus.DECLINED) for c in v.claims):
+            return False
+        # M10: a refund can be asked for until a year after the invoice was paid.
+        return v.paid_at is None or workflow.now() >= v.paid_at + self._policy.refund_with_operator
 
     def _timers(self) -> list[datetime]:
         v = self._view
         times = [h.available_at for h in v.holds if not h.settled]
+        times += [c.escalate_until for c in v.claims if c.status == ClaimStatus.DECLINED and c.escalate_until]
         if v.status == MilestoneStatus.SUBMITTED and v.submitted_at and v.deadline_at:
-            times.append(v.deadline_at)
+            if v.escrow > v.frozen:
+                times.append(v.deadline_at)
             if self._policy.overdue_after is not None and not v.overdue:
                 times.append(v.submitted_at + self._policy.overdue_after)
             times += [v.deadline_at - r for r in self._policy.reminders_before_deadline if r not in self._reminded]
+        if v.status == MilestoneStatus.COMPLETED and v.paid_at:
+            times.append(v.paid_at + self._policy.refund_with_operator)
         return times
 
     async def _fire_due(self) -> None:
@@ -124,10 +153,15 @@ class MilestoneWorkflow:
         v = self._view
         if v.status == MilestoneStatus.SUBMITTED and v.deadline_at and v.submitted_at:
             if now >= v.deadline_at:
-                # M4: silence by the deadline completes the milestone.
-                await self._release(v.escrow, actor=None, reason="milestone.auto_released")
+                # M4: silence by the deadline completes the milestone. Money frozen by a
+                # claim waits for it, and is released as soon as a claim lets it go.
+                if v.escrow > v.frozen:
+                    await self._pay(0, v.escrow - v.frozen, None, "milestone.auto_released")
             else:
                 await self._mark_overdue_and_remind(now)
+        lapsed = [c for c in self._view.claims if c.status == ClaimStatus.DECLINED and c.escalate_until and c.escalate_until <= now]
+        if lapsed:
+            await self._close_claims(lapsed, ClaimStatus.CLOSED, "milestone.refund_not_escalated")
         due = [h for h in self._view.holds if not h.settled and h.available_at <= now]
         if due:
             await self._settle(due)
@@ -273,7 +307,7 @@ class MilestoneWorkflow:
         self._require_party(cmd.actor, Role.EXPERT)
         status = self._view.status
         if status != MilestoneStatus.IN_PROGRESS:
-            reason = "it is not funded yet" if status in (MilestoneStatus.AGREED, MilestoneStatus.FUNDING_PENDING, MilestoneStatus.PROPOSED) else f"it is {status}"
+            reason = "it is not funded yet" if status in UNFUNDED else f"it is {status}"
             raise refuse(Refusal.CONFLICT, f"cannot submit work for this milestone: {reason}")
 
     @workflow.update
@@ -289,7 +323,7 @@ class MilestoneWorkflow:
 
     def _check_void(self, cmd: PartyCommand) -> None:
         self._require_party(cmd.actor, Role.EXPERT)
-        self._require_submitted()
+        self._require_review_open()
 
     # ---------------------------------------------------------------- M7 revisions
 
@@ -316,7 +350,7 @@ class MilestoneWorkflow:
         self._require_party(cmd.actor, Role.CLIENT)
         if not cmd.message.strip():
             raise refuse(Refusal.INVALID, "a revision request needs a message")
-        self._require_submitted()
+        self._require_review_open()
 
     def _reopened(self) -> MilestoneView:
         return self._view.model_copy(
@@ -336,7 +370,7 @@ class MilestoneWorkflow:
     async def release(self, cmd: Release) -> MilestoneView:
         async with self._lock:
             amount = self._check_release(cmd)
-            await self._release(amount, cmd.actor, reason="milestone.released")
+            await self._pay(0, amount, cmd.actor, "milestone.released")
             return self._view
 
     @release.validator
@@ -350,65 +384,429 @@ class MilestoneWorkflow:
             raise refuse(Refusal.CONFLICT, "the funding's card is not authenticated yet; nothing can be released (M2)")
         if v.status not in RELEASABLE:
             raise refuse(Refusal.CONFLICT, f"nothing to release: milestone is {v.status}")
-        amount = v.escrow if cmd.amount is None else cmd.amount
-        if amount <= 0:
+        free = v.escrow - v.frozen
+        amount = free if cmd.amount is None else cmd.amount
+        if cmd.amount is not None and cmd.amount <= 0:
             raise refuse(Refusal.INVALID, "release amount must be positive")
-        if amount > v.escrow:
+        if amount > free or amount == 0:
+            frozen = f" ({format_cents(v.frozen, v.currency)} is frozen by an open refund request or dispute)" if v.frozen else ""
             raise refuse(
                 Refusal.CONFLICT,
-                f"cannot release {format_cents(amount, v.currency)}: escrow holds {format_cents(v.escrow, v.currency)}",
+                f"cannot release {format_cents(amount, v.currency)}: escrow holds "
+                f"{format_cents(free, v.currency)} that can move{frozen}",
             )
         return amount
 
-    async def _release(self, amount: int, actor: Actor | None, reason: str) -> None:
-        """Move `amount` from escrow into the expert's pending balance under the M9 hold."""
+    # ---------------------------------------------------------------- R1–R4, M10 refunds
+
+    @workflow.update
+    async def request_refund(self, cmd: RequestRefund) -> Claim:
+        async with self._lock:
+            phase, needs_operator = self._check_refund(cmd)
+            return await self._start_refund(cmd.actor, cmd.amount, cmd.message, phase, needs_operator)
+
+    async def _start_refund(
+        self, actor: Actor, amount: int, message: str | None, phase: RefundPhase, needs_operator: bool
+    ) -> Claim:
+        v = self._view
+        refund_id = workflow.uuid4().hex
+        handle = await workflow.start_child_workflow(
+            RefundRequestWorkflow.run,
+            RefundInput(
+                refund_id=refund_id,
+                milestone_id=v.id,
+                contract_id=v.contract_id,
+                client_id=v.client_id,
+                expert_id=v.expert_id,
+                amount=amount,
+                currency=v.currency,
+                message=message,
+                # R1: the request names the most recent invoice.
+                invoice_id=v.invoices[-1].id if v.invoices else None,
+                phase=phase,
+                needs_operator=needs_operator,
+                policy=self._policy,
+            ),
+            id=f"refund:{refund_id}",
+            static_summary=f"Refund request of {format_cents(amount, v.currency)} on milestone '{v.title}'",
+        )
+        claim = Claim(
+            id=refund_id,
+            kind=ClaimKind.REFUND,
+            amount=amount,
+            after_release=phase == RefundPhase.AFTER_RELEASE,
+            opened_at=workflow.now(),
+        )
+        await self._post(
+            v.model_copy(update={"claims": [*v.claims, claim]}),
+            "milestone.refund_requested",
+            actor,
+            data={"refund_id": refund_id, "amount": amount, "phase": phase.value},
+        )
+        self._watch(handle, lambda outcome: self._on_refund_decided(refund_id, outcome))
+        return claim
+
+    @request_refund.validator
+    def _validate_refund(self, cmd: RequestRefund) -> None:
+        self._check_refund(cmd)
+
+    def _check_refund(self, cmd: RequestRefund) -> tuple[RefundPhase, bool]:
+        self._require_party(cmd.actor, Role.CLIENT)
+        v = self._view
+        if cmd.amount <= 0:
+            raise refuse(Refusal.INVALID, "refund amount must be positive")
+        if v.status in UNFUNDED or v.status in ENDED:
+            raise refuse(Refusal.CONFLICT, f"nothing to refund: milestone is {v.status}")
+        if any(c.kind == ClaimKind.REFUND and c.status == ClaimStatus.OPEN for c in v.claims):
+            raise refuse(Refusal.CONFLICT, "a refund request on this milestone is already waiting for an answer")
+        free = v.escrow - v.frozen
+        if free > 0:
+            # R1: a refund of (part of) the escrow balance.
+            if cmd.amount > free:
+                raise refuse(Refusal.CONFLICT, f"escrow holds {format_cents(free, v.currency)} that a refund can take")
+            return RefundPhase.ESCROW, False
+        if v.escrow > 0 or v.paid_at is None:
+            raise refuse(Refusal.CONFLICT, "the escrow is frozen by an open refund request or dispute")
+        # M10: a refund of released money, at the expert's discretion.
+        age = workflow.now() - v.paid_at
+        if age >= self._policy.refund_with_operator:
+            raise refuse(Refusal.CONFLICT, f"refunds end {self._policy.refund_with_operator.days} days after the invoice is paid (M10)")
+        refundable = v.released - sum(
+            c.amount for c in v.claims if c.after_release and c.status in (ClaimStatus.OPEN, ClaimStatus.SETTLED)
+        )
+        if cmd.amount > refundable:
+            raise refuse(Refusal.CONFLICT, f"at most {format_cents(refundable, v.currency)} of the released money can be refunded")
+        return RefundPhase.AFTER_RELEASE, age >= self._policy.refund_after_release
+
+    async def _on_refund_decided(self, refund_id: str, outcome: RefundView) -> None:
+        v = self._view
+        claim = v.claim(refund_id)
+        assert claim is not None
+        if outcome.status == RefundStatus.APPROVED and not claim.after_release:
+            # R3: the amount to the client; on a partial refund, the rest of the escrow
+            # balance to the expert.
+            rest = v.escrow - v.frozen
+            await self._pay(
+                claim.amount, rest, None, "milestone.refund_approved", settle=(refund_id, claim.amount)
+            )
+        elif outcome.status == RefundStatus.APPROVED:
+            await self._refund_released(claim)
+        else:
+            now = workflow.now()
+            until = now + self._policy.refund_escalation_window
+            if claim.after_release and v.paid_at:
+                until = min(until, v.paid_at + self._policy.dispute_after_release)
+            if until <= now:
+                await self._close_claims([claim], ClaimStatus.CLOSED, "milestone.refund_declined")
+            else:
+                updated = claim.model_copy(update={"status": ClaimStatus.DECLINED, "escalate_until": until})
+                await self._post(self._with_claims([updated]), "milestone.refund_declined", None, data={"refund_id": refund_id})
+
+    async def _refund_released(self, claim: Claim) -> None:
+        """M10: the expert pays back from its available balance, never below zero (L3)."""
+        v = self._view
+        transfer = TransferSpec(
+            id=f"{self._wf_id()}:refund:{claim.id}",
+            debit=accounts.expert_available(v.expert_id),
+            credit=accounts.client_balance(v.client_id),
+            amount=claim.amount,
+            currency=v.currency,
+            kind="refund_after_release",
+        )
+        settled = claim.model_copy(
+            update={"status": ClaimStatus.SETTLED, "closed_at": workflow.now(), "amount_to_client": claim.amount}
+        )
+        try:
+            await self._post(self._with_claims([settled]), "milestone.refund_approved", None, transfers=[transfer])
+        except ActivityError as err:
+            if not (isinstance(err.cause, ApplicationError) and err.cause.type == Refusal.INSUFFICIENT_FUNDS):
+                raise
+            unpaid = claim.model_copy(update={"status": ClaimStatus.UNPAID, "closed_at": workflow.now()})
+            money = format_cents(claim.amount, v.currency)
+            await self._post(
+                self._with_claims([unpaid]),
+                "milestone.refund_unpaid",
+                None,
+                notify={
+                    v.client_id: f"The approved refund of {money} could not be paid: the expert's available balance is short.",
+                    v.expert_id: f"The refund of {money} you approved could not be paid from your available balance.",
+                },
+            )
+
+    # ---------------------------------------------------------------- D1, R4 disputes
+
+    @workflow.update
+    async def open_dispute(self, cmd: OpenDispute) -> Claim:
+        async with self._lock:
+            after_release = self._check_dispute(cmd)
+            return await self._open_dispute(cmd.actor, cmd.amount, cmd.reason, after_release)
+
+    @open_dispute.validator
+    def _validate_dispute(self, cmd: OpenDispute) -> None:
+        self._check_dispute(cmd)
+
+    def _check_dispute(self, cmd: OpenDispute) -> bool:
+        """True when the claim is on released money (M10), which must come back first."""
+        v = self._view
+        self._require_party(cmd.actor, cmd.actor.role)
+        if cmd.amount <= 0:
+            raise refuse(Refusal.INVALID, "the disputed amount must be positive")
+        if not cmd.reason.strip():
+            raise refuse(Refusal.INVALID, "a dispute needs a reason")
+        if v.status in UNFUNDED or v.status in ENDED:
+            raise refuse(Refusal.CONFLICT, f"nothing to dispute: milestone is {v.status}")
+        free = v.escrow - v.frozen
+        if free > 0:
+            if cmd.amount > free:
+                raise refuse(
+                    Refusal.CONFLICT,
+                    f"only {format_cents(free, v.currency)} of the escrow is unreleased and not already in dispute (D1)",
+                )
+            return False
+        if cmd.actor.role != Role.CLIENT or v.escrow > 0:
+            raise refuse(Refusal.CONFLICT, "nothing in escrow is free to dispute (D1)")
+        self._check_dispute_after_release(cmd.amount)
+        return True
+
+    def _check_dispute_after_release(self, amount: int) -> None:
+        v = self._view
+        if v.paid_at is None or workflow.now() - v.paid_at >= self._policy.dispute_after_release:
+            raise refuse(
+                Refusal.CONFLICT,
+                f"a dispute on released money is possible only {self._policy.dispute_after_release.days} days after payment (M10)",
+            )
+        if amount > v.released:
+            raise refuse(Refusal.CONFLICT, f"at most {format_cents(v.released, v.currency)} was released")
+
+    @workflow.update
+    async def escalate_refund(self, cmd: EscalateRefund) -> Claim:
+        async with self._lock:
+            claim = self._check_escalate(cmd)
+            reason = cmd.reason or "Refund request declined"
+            dispute = await self._open_dispute(cmd.actor, claim.amount, reason, claim.after_release, escalated=claim)
+            return dispute
+
+    @escalate_refund.validator
+    def _validate_escalate(self, cmd: EscalateRefund) -> None:
+        self._check_escalate(cmd)
+
+    def _check_escalate(self, cmd: EscalateRefund) -> Claim:
+        self._require_party(cmd.actor, Role.CLIENT)
+        claim = self._view.claim(cmd.refund_id)
+        if claim is None or claim.kind != ClaimKind.REFUND:
+            raise refuse(Refusal.NOT_FOUND, "no such refund request on this milestone")
+        if claim.status != ClaimStatus.DECLINED:
+            raise refuse(Refusal.CONFLICT, f"only a declined refund request can be escalated; this one is {claim.status}")
+        if claim.escalate_until and workflow.now() >= claim.escalate_until:
+            raise refuse(Refusal.CONFLICT, "the time to escalate this refund request has passed")
+        if claim.after_release:
+            self._check_dispute_after_release(claim.amount)
+        return claim
+
+    async def _open_dispute(
+        self, actor: Actor, amount: int, reason: str, after_release: bool, escalated: Claim | None = None
+    ) -> Claim:
+        v = self._view
+        dispute_id = workflow.uuid4().hex
+        transfers = []
+        released = v.released
+        if after_release:
+            # M10: released money comes back into escrow, where the dispute freezes it;
+            # if the expert's balance can't cover it, the dispute is refused (L3).
+            transfers.append(
+                TransferSpec(
+                    id=f"{self._wf_id()}:clawback:{dispute_id}",
+                    debit=accounts.expert_available(v.expert_id),
+                    credit=accounts.milestone_escrow(v.id),
+                    amount=amount,
+                    currency=v.currency,
+                    kind="dispute_clawback",
+                )
+            )
+            released -= amount
+        claim = Claim(id=dispute_id, kind=ClaimKind.DISPUTE, amount=amount, opened_at=workflow.now())
+        changed = [claim]
+        if escalated is not None:
+            changed.append(escalated.model_copy(update={"status": ClaimStatus.ESCALATED, "escalated_to": dispute_id, "closed_at": workflow.now()}))
+        view = self._with_claims(changed).model_copy(
+            update={"escrow": v.escrow + (amount if after_release else 0), "released": released}
+        )
+        try:
+            await self._post(view, "milestone.dispute_opened", actor, transfers=transfers, data={"dispute_id": dispute_id, "amount": amount})
+        except ActivityError as err:
+            if isinstance(err.cause, ApplicationError) and err.cause.type == Refusal.INSUFFICIENT_FUNDS:
+                raise refuse(Refusal.CONFLICT, "the expert's available balance cannot cover the disputed amount") from err
+            raise
+        handle = await workflow.start_child_workflow(
+            "DisputeWorkflow",
+            DisputeInput(
+                dispute_id=dispute_id,
+                owner_workflow_id=self._wf_id(),
+                contract_id=v.contract_id,
+                client_id=v.client_id,
+                expert_id=v.expert_id,
+                claimant=actor.role,
+                amount=amount,
+                currency=v.currency,
+                reason=reason,
+                policy=self._policy,
+            ),
+            id=f"dispute:{dispute_id}",
+            result_type=DisputeOutcome,
+            static_summary=f"Dispute over {format_cents(amount, v.currency)} of milestone '{v.title}'",
+        )
+        self._watch(handle, lambda outcome: self._on_dispute_resolved(dispute_id, outcome))
+        return claim
+
+    async def _on_dispute_resolved(self, dispute_id: str, outcome: DisputeOutcome) -> None:
+        await self._pay(
+            outcome.amount_to_client,
+            outcome.amount_to_expert,
+            None,
+            "milestone.dispute_resolved",
+            settle=(dispute_id, outcome.amount_to_client),
+        )
+
+    # ---------------------------------------------------------------- C1 closing
+
+    @workflow.signal
+    async def close(self, cmd: CloseMilestone) -> None:
+        """The contract is closing: cancel what was never funded, and release or refund
+        what escrow still holds and no claim has frozen."""
+        async with self._lock:
+            v = self._view
+            if v.status in UNFUNDED:
+                await self._post(v.model_copy(update={"status": MilestoneStatus.CANCELLED}), "milestone.cancelled", cmd.actor)
+                return
+            free = v.escrow - v.frozen
+            if free <= 0:
+                return
+            if cmd.remainder == Remainder.RELEASE:
+                await self._pay(0, free, cmd.actor, "milestone.released_on_close")
+            elif cmd.actor.role == Role.EXPERT:
+                # An expert who closes gives the unreleased money back.
+                await self._pay(free, 0, cmd.actor, "milestone.refunded_on_close")
+            elif not any(c.kind == ClaimKind.REFUND and c.status == ClaimStatus.OPEN for c in v.claims):
+                # C1: the client gets it back by refund request (R).
+                await self._start_refund(cmd.actor, free, "Contract closed", RefundPhase.ESCROW, False)
+
+    # ---------------------------------------------------------------- money
+
+    async def _pay(
+        self,
+        to_client: int,
+        to_expert: int,
+        actor: Actor | None,
+        kind: str,
+        settle: tuple[str, int] | None = None,
+    ) -> None:
+        """Move money out of escrow: `to_client` back to the client's balance, `to_expert`
+        into the expert's pending balance under the M9 hold, with a final invoice.
+        `settle` names the claim this pays and what it gave the client."""
         now = workflow.now()
         v = self._view
-        n = sum(1 for i in v.invoices if i.kind == InvoiceKind.FINAL) + 1
-        available_at = now + self._policy.fixed_release_hold
-        transfer = TransferSpec(
-            id=f"{self._wf_id()}:release:{n}",
-            debit=accounts.milestone_escrow(v.id),
-            credit=accounts.expert_pending(v.expert_id),
-            amount=amount,
-            currency=v.currency,
-            kind="release",
-            available_at=available_at,
-        )
-        invoice = Invoice(
-            id=f"{self._wf_id()}:invoice:final:{n}",
-            milestone_id=v.id,
-            kind=InvoiceKind.FINAL,
-            amount=amount,
-            currency=v.currency,
-            issued_at=now,
-            clears_at=available_at,
-        )
-        escrow = v.escrow - amount
-        view = v.model_copy(
+        transfers: list[TransferSpec] = []
+        holds = list(v.holds)
+        invoices: list[Invoice] = []
+        if to_client:
+            transfers.append(
+                TransferSpec(
+                    id=f"{self._wf_id()}:refund:{settle[0] if settle else self._step + 1}",
+                    debit=accounts.milestone_escrow(v.id),
+                    credit=accounts.client_balance(v.client_id),
+                    amount=to_client,
+                    currency=v.currency,
+                    kind="refund",
+                )
+            )
+        if to_expert:
+            n = sum(1 for i in v.invoices if i.kind == InvoiceKind.FINAL) + 1
+            available_at = now + self._policy.fixed_release_hold
+            release = TransferSpec(
+                id=f"{self._wf_id()}:release:{n}",
+                debit=accounts.milestone_escrow(v.id),
+                credit=accounts.expert_pending(v.expert_id),
+                amount=to_expert,
+                currency=v.currency,
+                kind="release",
+                available_at=available_at,
+            )
+            transfers.append(release)
+            holds.append(Hold(transfer_id=release.id, amount=to_expert, available_at=available_at))
+            invoices.append(
+                Invoice(
+                    id=f"{self._wf_id()}:invoice:final:{n}",
+                    milestone_id=v.id,
+                    kind=InvoiceKind.FINAL,
+                    amount=to_expert,
+                    currency=v.currency,
+                    issued_at=now,
+                    clears_at=available_at,
+                )
+            )
+        base = v
+        if settle is not None:
+            claim = v.claim(settle[0])
+            assert claim is not None
+            base = self._with_claims(
+                [claim.model_copy(update={"status": ClaimStatus.SETTLED, "closed_at": now, "amount_to_client": settle[1]})]
+            )
+        escrow = v.escrow - to_client - to_expert
+        status = v.status
+        if escrow == 0:
+            status = MilestoneStatus.COMPLETED
+        elif actor is not None and actor.role == Role.CLIENT and to_expert:
+            status = MilestoneStatus.PARTIALLY_RELEASED  # M6
+        review_over = status != MilestoneStatus.SUBMITTED
+        view = base.model_copy(
             update={
-                "status": MilestoneStatus.COMPLETED if escrow == 0 else MilestoneStatus.PARTIALLY_RELEASED,
+                "status": status,
                 "escrow": escrow,
-                "released": v.released + amount,
-                "deadline_at": None,
-                "deadline_action": None,
-                "holds": [*v.holds, Hold(transfer_id=transfer.id, amount=amount, available_at=available_at)],
-                "invoices": [*v.invoices, invoice],
+                "released": v.released + to_expert,
+                "refunded": v.refunded + to_client,
+                "deadline_at": None if review_over else v.deadline_at,
+                "deadline_action": None if review_over else v.deadline_action,
+                "holds": holds,
+                "invoices": [*v.invoices, *invoices],
             }
         )
-        money = format_cents(amount, v.currency)
+        notify: dict[str, str] = {}
+        if to_expert:
+            notify[v.expert_id] = (
+                f"{format_cents(to_expert, v.currency)} for '{v.title}' was released to you; "
+                f"available on {holds[-1].available_at:%Y-%m-%d %H:%M} UTC."
+            )
+        if to_client:
+            notify[v.client_id] = f"{format_cents(to_client, v.currency)} of '{v.title}' was refunded to your balance."
+        elif to_expert:
+            notify[v.client_id] = f"{format_cents(to_expert, v.currency)} for '{v.title}' was released to the expert."
         await self._post(
             view,
-            reason,
+            kind,
             actor,
-            transfers=[transfer],
-            data={"amount": amount},
-            notify={
-                v.expert_id: f"{money} for '{v.title}' was released to you; available on {available_at:%Y-%m-%d %H:%M} UTC.",
-                v.client_id: f"{money} for '{v.title}' was released to the expert.",
-            },
-            invoices=[invoice],
+            transfers=transfers,
+            data={"to_client": to_client, "to_expert": to_expert},
+            notify=notify,
+            invoices=invoices,
         )
+
+    async def _close_claims(self, claims: list[Claim], status: ClaimStatus, kind: str) -> None:
+        now = workflow.now()
+        closed = [c.model_copy(update={"status": status, "closed_at": now, "escalate_until": None}) for c in claims]
+        await self._post(self._with_claims(closed), kind, None, data={"claims": [c.id for c in claims]})
+
+    def _with_claims(self, changed: list[Claim]) -> MilestoneView:
+        by_id = {c.id: c for c in changed}
+        claims = [by_id.pop(c.id, c) for c in self._view.claims] + list(by_id.values())
+        return self._view.model_copy(update={"claims": claims})
+
+    def _watch(self, handle: Awaitable[Any], on_done: Callable[[Any], Awaitable[None]]) -> None:
+        async def wait() -> None:
+            outcome = await handle
+            async with self._lock:
+                await on_done(outcome)
+
+        self._watchers.append(asyncio.create_task(wait()))
 
     # ---------------------------------------------------------------- M5, M9 timers
 
@@ -463,9 +861,12 @@ class MilestoneWorkflow:
         if actor.role != role:
             raise refuse(Refusal.FORBIDDEN, f"only the {role} may do this")
 
-    def _require_submitted(self) -> None:
-        if self._view.status != MilestoneStatus.SUBMITTED:
-            raise refuse(Refusal.CONFLICT, f"no release request is open; milestone is {self._view.status}")
+    def _require_review_open(self) -> None:
+        v = self._view
+        if v.status != MilestoneStatus.SUBMITTED:
+            raise refuse(Refusal.CONFLICT, f"no release request is open; milestone is {v.status}")
+        if v.deadline_at and workflow.now() >= v.deadline_at:
+            raise refuse(Refusal.CONFLICT, "the review window has ended")
 
     def _wf_id(self) -> str:
         return workflow.info().workflow_id
@@ -484,35 +885,39 @@ class MilestoneWorkflow:
         """Write one step (money, read model, audit, outbox) and only then adopt the new
         state, so the workflow never shows money the ledger has not moved."""
         self._step += 1
-        step_id = f"{self._wf_id()}:{self._step}"
-        await workflow.execute_activity(
-            "post_step",
+        await steps.post(
             Step(
                 at=workflow.now(),
                 transfers=transfers or [],
                 milestone=view,
                 version=self._step,
                 invoices=invoices or [],
-                audit=[
-                    AuditEvent(
-                        id=step_id,
-                        workflow_id=self._wf_id(),
-                        kind=kind,
-                        actor_id=actor.user_id if actor else None,
-                        data=data or {},
-                    )
-                ],
-                notifications=[
-                    Notification(id=f"{step_id}:{user}", user_id=user, kind=kind, message=text)
-                    for user, text in (notify or {}).items()
-                ],
+                audit=[steps.audit(self._step, kind, actor, data)],
+                notifications=steps.notifications(self._step, kind, notify),
             ),
-            summary=kind,
-            **POST_STEP_OPTIONS,
+            kind,
         )
         self._view = view
         self._changed = True
         self._publish()
+        await self._report()
+
+    async def _report(self, finished: bool = False) -> None:
+        """Tell the contract when this milestone's money changed (C1, C2)."""
+        v = self._view
+        summary = MilestoneSummary(
+            id=v.id,
+            status=v.status,
+            escrow=v.escrow,
+            released=v.released,
+            refunded=v.refunded,
+            settled=v.status in ENDED or (v.status not in UNFUNDED and v.escrow == 0 and v.frozen == 0),
+            finished=finished,
+        )
+        if summary == self._reported:
+            return
+        self._reported = summary
+        await workflow.get_external_workflow_handle(f"contract:{v.contract_id}").signal("milestone_changed", summary)
 
     def _publish(self) -> None:
         """Search attributes and current details for operators in the Web UI."""
@@ -528,8 +933,10 @@ class MilestoneWorkflow:
             ]
         )
         details = f"**{v.status}** · escrow {format_cents(v.escrow, v.currency)} · released {format_cents(v.released, v.currency)}"
+        if v.frozen:
+            details += f" · frozen {format_cents(v.frozen, v.currency)} by open claims"
         if v.deadline_at:
-            details += f"\n\nAuto-releases {format_cents(v.escrow, v.currency)} to the expert at {v.deadline_at:%Y-%m-%d %H:%M} UTC unless the client acts."
+            details += f"\n\nAuto-releases {format_cents(v.escrow - v.frozen, v.currency)} to the expert at {v.deadline_at:%Y-%m-%d %H:%M} UTC unless the client acts."
         pending = [h for h in v.holds if not h.settled]
         if pending:
             details += "\n\nOn hold: " + ", ".join(

@@ -1,0 +1,66 @@
+"""Models shared by every layer: workflow inputs, commands, views and ledger steps.
+
+Commands carry the acting user so that the workflow, not the API, decides who may do
+what; the API only proves who the caller is.
+"""
+from escrow.models.common import (  # noqa: F401
+    Actor,
+    PartyCommand,
+    Role,
+)
+from escrow.models.contract import (  # noqa: F401
+    CloseContract,
+    AddMilestone,
+    ContractInput,
+    ContractStatus,
+    ContractType,
+    ContractView,
+)
+from escrow.models.ledger import (  # noqa: F401
+    AuditEvent,
+    Notification,
+    Step,
+    TransferSpec,
+)
+from escrow.models.milestone import (  # noqa: F401
+    Claim,
+    ClaimKind,
+    ClaimStatus,
+    CloseMilestone,
+    MilestoneSummary,
+    Remainder,
+    DeadlineAction,
+    Fund,
+    Hold,
+    Invoice,
+    InvoiceKind,
+    MilestoneInput,
+    MilestoneStatus,
+    MilestoneView,
+    Release,
+    RequestRevision,
+    Submit,
+)
+from escrow.models.refund import (  # noqa: F401
+    EscalateRefund,
+    OpenDispute,
+    RefundAnswer,
+    RefundInput,
+    RefundPhase,
+    RefundStatus,
+    RefundView,
+    RequestRefund,
+)
+from escrow.models.dispute import (  # noqa: F401
+    AcceptOffer,
+    DisputeInput,
+    DisputeOutcome,
+    DisputeStatus,
+    DisputeView,
+    MakeOffer,
+    Recommend,
+    Resolution,
+    Respond,
+    SubmitEvidence,
+    Verdict,
+)

@@ -1,0 +1,187 @@
+"""Fixed-rate milestones: input, state, commands."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field, computed_field
+
+from escrow.models.common import Actor, PartyCommand, Role
+from escrow.policy import Policy
+
+
+class MilestoneStatus(StrEnum):
+    PROPOSED = "proposed"  # M8: the expert proposed it; the client has not agreed
+    AGREED = "agreed"  # M1: waiting for funding
+    FUNDING_PENDING = "funding_pending"  # M2: card not yet authenticated
+    IN_PROGRESS = "in_progress"  # funded, the expert works
+    SUBMITTED = "submitted"  # M3/M4: release requested, review window open
+    PARTIALLY_RELEASED = "partially_released"  # M6: the rest waits in escrow
+    COMPLETED = "completed"  # nothing left in escrow
+    DECLINED = "declined"  # M8: the proposal was declined
+    CANCELLED = "cancelled"  # C1: the contract closed before it was funded
+
+
+class DeadlineAction(StrEnum):
+    AUTO_RELEASE = "auto_release"
+
+
+class MilestoneInput(BaseModel):
+    milestone_id: str
+    contract_id: str
+    client_id: str
+    expert_id: str
+    title: str
+    description: str | None = None
+    amount: int
+    currency: str
+    due_date: date | None = None
+    proposed_by: Role
+    policy: Policy
+
+
+class Hold(BaseModel):
+    """A release sitting in the expert's pending balance until `available_at` (M9, P2)."""
+
+    transfer_id: str
+    amount: int
+    available_at: datetime
+    settled: bool = False
+
+
+class InvoiceKind(StrEnum):
+    PRO_FORMA = "pro_forma"  # M3: made by a release request
+    FINAL = "final"  # M9: made on release
+
+
+class Invoice(BaseModel):
+    id: str
+    milestone_id: str
+    kind: InvoiceKind
+    amount: int
+    currency: str
+    issued_at: datetime
+    # C4: the day the money this invoice pays becomes available to the expert.
+    clears_at: datetime | None = None
+
+
+class ClaimKind(StrEnum):
+    REFUND = "refund"
+    DISPUTE = "dispute"
+
+
+class ClaimStatus(StrEnum):
+    OPEN = "open"
+    # R4: declined; the money stays frozen while the client may still escalate.
+    DECLINED = "declined"
+    ESCALATED = "escalated"
+    # R4: declined and the time to escalate ran out.
+    CLOSED = "closed"
+    SETTLED = "settled"
+    # M10: approved, but the expert's balance could not cover it (L3).
+    UNPAID = "unpaid"
+
+
+class Claim(BaseModel):
+    """A refund request or dispute on this milestone's money."""
+
+    id: str
+    kind: ClaimKind
+    amount: int
+    status: ClaimStatus = ClaimStatus.OPEN
+    # M10: on money already released rather than in escrow.
+    after_release: bool = False
+    opened_at: datetime
+    closed_at: datetime | None = None
+    escalate_until: datetime | None = None
+    escalated_to: str | None = None
+    amount_to_client: int | None = None
+
+    @property
+    def freezes(self) -> bool:
+        """D1: the claimed escrow can't move while the claim may still decide it."""
+        return not self.after_release and self.status in (ClaimStatus.OPEN, ClaimStatus.DECLINED)
+
+
+class MilestoneView(BaseModel):
+    id: str
+    contract_id: str
+    client_id: str
+    expert_id: str
+    title: str
+    description: str | None
+    due_date: date | None
+    currency: str
+    policy: str
+    proposed_by: Role
+    status: MilestoneStatus
+    amount: int
+    escrow: int = 0
+    funded: int = 0
+    released: int = 0
+    refunded: int = 0
+    submitted_at: datetime | None = None
+    overdue: bool = False
+    revisions: int = 0
+    deadline_at: datetime | None = None
+    deadline_action: DeadlineAction | None = None
+    holds: list[Hold] = Field(default_factory=list)
+    invoices: list[Invoice] = Field(default_factory=list)
+    claims: list[Claim] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def frozen(self) -> int:
+        return sum(c.amount for c in self.claims if c.freezes)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def paid_at(self) -> datetime | None:
+        """M10: when the client last paid an invoice of this milestone (its last release)."""
+        return max((i.issued_at for i in self.invoices if i.kind == InvoiceKind.FINAL), default=None)
+
+    def claim(self, claim_id: str) -> Claim | None:
+        return next((c for c in self.claims if c.id == claim_id), None)
+
+
+class Fund(PartyCommand):
+    card_authenticated: bool = True
+
+
+class Release(PartyCommand):
+    # None releases everything still in escrow.
+    amount: int | None = None
+
+
+class RequestRevision(PartyCommand):
+    message: str
+
+
+class Submit(PartyCommand):
+    message: str | None = None
+
+
+class Remainder(StrEnum):
+    RELEASE = "release"
+    REFUND = "refund"
+
+
+class CloseMilestone(BaseModel):
+    """C1, sent by the contract: what to do with the money still in escrow."""
+
+    actor: Actor
+    remainder: Remainder
+
+
+class MilestoneSummary(BaseModel):
+    """What a milestone tells its contract after every change of its money."""
+
+    id: str
+    status: MilestoneStatus
+    escrow: int
+    released: int
+    refunded: int
+    # Nothing frozen and nothing left to settle in escrow.
+    settled: bool
+    # The workflow has ended: it will report no more.
+    finished: bool = False

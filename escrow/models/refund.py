@@ -1,0 +1,80 @@
+"""Refund requests (R1–R5, M10): one workflow per request, deciding; the milestone that
+owns the money moves it."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from escrow.models.common import PartyCommand
+from escrow.policy import Policy
+
+
+class RefundPhase(StrEnum):
+    # R1–R3: money still in escrow; the expert's silence approves.
+    ESCROW = "escrow"
+    # M10: money already released; granted only at the expert's discretion.
+    AFTER_RELEASE = "after_release"
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"  # waiting on the expert
+    AWAITING_OPERATOR = "awaiting_operator"  # M10 days 181–365: the expert said yes
+    APPROVED = "approved"
+    DECLINED = "declined"
+
+
+class RefundInput(BaseModel):
+    refund_id: str
+    milestone_id: str
+    contract_id: str
+    client_id: str
+    expert_id: str
+    amount: int
+    currency: str
+    message: str | None
+    invoice_id: str | None
+    phase: RefundPhase
+    needs_operator: bool
+    policy: Policy
+
+
+class RefundView(BaseModel):
+    id: str
+    milestone_id: str
+    contract_id: str
+    client_id: str
+    expert_id: str
+    amount: int
+    currency: str
+    message: str | None
+    invoice_id: str | None
+    phase: RefundPhase
+    needs_operator: bool
+    status: RefundStatus
+    requested_at: datetime
+    deadline_at: datetime | None
+    deadline_action: str | None
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    decline_message: str | None = None
+
+
+class RefundAnswer(PartyCommand):
+    message: str | None = None
+
+
+class RequestRefund(PartyCommand):
+    amount: int
+    message: str | None = None
+
+
+class OpenDispute(PartyCommand):
+    amount: int
+    reason: str
+
+
+class EscalateRefund(PartyCommand):
+    refund_id: str
+    reason: str | None = None

@@ -1,0 +1,44 @@
+"""Writing one workflow step through the `post_step` activity, the same way from every
+workflow: the step number makes every id it writes unique and retry-safe."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from escrow.models import Actor, AuditEvent, Notification, Step
+
+POST_STEP_TIMEOUT = timedelta(seconds=30)
+# A database outage must not lose a step: retry until it is back.
+POST_STEP_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+
+
+def audit(step_no: int, kind: str, actor: Actor | None, data: dict | None = None) -> AuditEvent:
+    wf_id = workflow.info().workflow_id
+    return AuditEvent(
+        id=f"{wf_id}:{step_no}",
+        workflow_id=wf_id,
+        kind=kind,
+        actor_id=actor.user_id if actor else None,
+        data=data or {},
+    )
+
+
+def notifications(step_no: int, kind: str, notify: dict[str, str] | None) -> list[Notification]:
+    wf_id = workflow.info().workflow_id
+    return [
+        Notification(id=f"{wf_id}:{step_no}:{user}", user_id=user, kind=kind, message=text)
+        for user, text in (notify or {}).items()
+    ]
+
+
+async def post(step: Step, summary: str) -> None:
+    await workflow.execute_activity(
+        "post_step",
+        step,
+        start_to_close_timeout=POST_STEP_TIMEOUT,
+        retry_policy=POST_STEP_RETRY,
+        summary=summary,
+    )
