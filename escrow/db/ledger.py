@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, aliased
 
 from escrow import accounts
 from escrow.db.engine import insert_for
-from escrow.db.models import Account, Milestone, Transfer
+from escrow.db.models import Account, HourlyWeek, Milestone, Transfer
 from escrow.models import TransferSpec
 
 
@@ -36,6 +36,9 @@ class TransferConflict(LedgerError):
 
 
 def _ensure_accounts(session: Session, names: list[str], currency: str) -> None:
+    # In name order, like the balance updates: two posts creating the same accounts
+    # from opposite sides must not deadlock.
+    names = sorted(set(names))
     session.execute(
         insert_for(session, Account)
         .values([{"name": n, "currency": currency, "balance": 0} for n in names])
@@ -75,12 +78,15 @@ def post(session: Session, spec: TransferSpec, at: datetime) -> bool:
     if inserted is None:
         before = session.get(Transfer, spec.id)
         assert before is not None
-        if (before.debit_account, before.credit_account, before.amount, before.currency) != (
-            spec.debit,
-            spec.credit,
-            spec.amount,
-            spec.currency,
-        ):
+        if (
+            before.debit_account,
+            before.credit_account,
+            before.amount,
+            before.currency,
+            before.kind,
+            before.settles,
+            before.available_at,
+        ) != (spec.debit, spec.credit, spec.amount, spec.currency, spec.kind, spec.settles, spec.available_at):
             raise TransferConflict(f"transfer {spec.id} was posted before with other terms")
         return False
     # Lock rows in name order so two transfers between the same accounts cannot deadlock.
@@ -128,12 +134,16 @@ def user_balance(session: Session, user_id: str) -> dict[str, object]:
         {"amount": t.amount, "available_at": t.available_at, "transfer_id": t.id}
         for t in unsettled_holds(session, accounts.expert_pending(user_id))
     ]
-    in_escrow = session.scalar(
-        select(func.coalesce(func.sum(Milestone.escrow), 0)).where(
-            (Milestone.client_id == user_id) | (Milestone.expert_id == user_id)
+    in_escrow = sum(
+        session.scalar(
+            select(func.coalesce(func.sum(model.escrow), 0)).where(
+                (model.client_id == user_id) | (model.expert_id == user_id)
+            )
         )
+        or 0
+        for model in (Milestone, HourlyWeek)
     )
-    return {"available": available, "pending": pending, "in_escrow": int(in_escrow or 0)}
+    return {"available": available, "pending": pending, "in_escrow": int(in_escrow)}
 
 
 def totals(session: Session) -> tuple[int, int]:

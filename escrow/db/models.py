@@ -3,12 +3,13 @@ rest are read models, audit trail and the notification outbox, all written by ac
 in the same transaction as the transfers they describe."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -16,7 +17,9 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -28,7 +31,22 @@ NAMING = {
 }
 
 Id = String(200)
-When = DateTime(timezone=True)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps are UTC everywhere. PostgreSQL keeps the zone; SQLite drops it, so
+    it is put back on the way out rather than by every reader."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+When = UtcDateTime()
 
 
 class Base(DeclarativeBase):
@@ -91,6 +109,42 @@ class Milestone(Base):
     currency: Mapped[str] = mapped_column(String(3))
     view: Mapped[dict[str, Any]] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(When)
+
+
+class HourlyWeek(Base):
+    __tablename__ = "hourly_weeks"
+
+    # The week's workflow id, `hourly-week:{contract_id}:{iso_week}`.
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    contract_id: Mapped[str] = mapped_column(Id, index=True)
+    client_id: Mapped[str] = mapped_column(Id, index=True)
+    expert_id: Mapped[str] = mapped_column(Id, index=True)
+    week: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(30))
+    escrow: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    view: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(When)
+
+
+class TimeEntry(Base):
+    """H1: the work journal. The week's workflow decides; this row lets the API find an
+    entry's week and lets reports read the journal."""
+
+    __tablename__ = "time_entries"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    contract_id: Mapped[str] = mapped_column(Id, index=True)
+    week: Mapped[str] = mapped_column(String(8))
+    expert_id: Mapped[str] = mapped_column(Id, index=True)
+    started_at: Mapped[datetime] = mapped_column(When)
+    minutes: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(10))
+    memo: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(When)
 
 

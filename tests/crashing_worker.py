@@ -1,0 +1,61 @@
+"""A worker that dies at the worst moment: right after a step that released money has
+committed to the database, before Temporal hears that the activity finished.
+
+    python tests/crashing_worker.py TARGET_HOST NAMESPACE DATABASE_URL TASK_QUEUE
+
+Prints "polling" once the worker runs; exits with status 137 (as if SIGKILLed) after the
+commit of the first step holding a `release` transfer. Used by test_crash_recovery.py.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.plugin import SimplePlugin
+from temporalio.worker import WorkerConfig
+
+from activities.steps import StepActivities
+from escrow.db.engine import make_engine, make_sessionmaker
+from escrow.models import Step
+from worker import build_worker
+
+CRASH_STATUS = 137
+
+
+def die_after_release(step: Step) -> None:
+    if any(t.kind == "release" for t in step.transfers):
+        print("crashing after " + ", ".join(t.id for t in step.transfers), flush=True)
+        os._exit(CRASH_STATUS)  # no cleanup, no activity completion: a hard kill
+
+
+class NoStickyCache(SimplePlugin):
+    """Keep no workflow cache, hence no sticky task queue. A real server moves a
+    sticky task that nobody picks up back to the shared queue after a few seconds;
+    the time-skipping test server never does, so a dead worker's sticky queue would
+    hold the workflow's next task forever. Everything else is `build_worker`'s."""
+
+    def __init__(self) -> None:
+        super().__init__("escrow.tests.no-sticky-cache")
+
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        config = super().configure_worker(config)
+        config["max_cached_workflows"] = 0
+        return config
+
+
+async def main(target_host: str, namespace: str, database_url: str, task_queue: str) -> None:
+    client = await Client.connect(
+        target_host, namespace=namespace, data_converter=pydantic_data_converter, plugins=[NoStickyCache()]
+    )
+    sessions = make_sessionmaker(make_engine(database_url))
+    worker = build_worker(client, sessions, task_queue, activities=StepActivities(sessions, after_commit=die_after_release))
+    async with worker:
+        print("polling", flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:5]))
