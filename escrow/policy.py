@@ -60,6 +60,11 @@ class Policy(BaseModel):
     arbitration_fee_basis_points: int = 500
     fee_policy: FeePolicy = FeePolicy.SPLIT
 
+    # H7: a declined weekly charge is tried again this often; after this many failures
+    # an operator reviews the invoice.
+    charge_retry_interval: timedelta = timedelta(days=1)
+    failed_charges_before_review: int = 3
+
     def arbitration_fee(self, disputed: int) -> int:
         """The whole fee for a dispute over `disputed` cents."""
         return max(self.arbitration_fee_min, disputed * self.arbitration_fee_basis_points // 10_000)

@@ -8,13 +8,24 @@ between days 181 and 365 an operator must approve as well.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from escrow.errors import Refusal, refuse
-    from escrow.models import Actor, RefundAnswer, RefundInput, RefundPhase, RefundStatus, RefundView, Role, Step
+    from escrow.models import (
+        Actor,
+        RefundAnswer,
+        RefundInput,
+        RefundPhase,
+        RefundStatus,
+        RefundView,
+        Role,
+        Step,
+    )
     from escrow.money import format_cents
     from workflows import search_attributes as sa
     from workflows import steps
@@ -45,6 +56,9 @@ class RefundRequestWorkflow:
             deadline_action="approve" if input.phase == RefundPhase.ESCROW else "decline",
         )
         self._lock = asyncio.Lock()
+        # Updates can arrive in the very first workflow task, before run() has written
+        # the opening step; they wait for it so that step cannot overwrite them.
+        self._ready = False
         self._step = 0
 
     @workflow.run
@@ -62,6 +76,7 @@ class RefundRequestWorkflow:
                 + ("silence approves it." if v.deadline_action == "approve" else "silence declines it.")
             },
         )
+        self._ready = True
         while self._view.decided_at is None:
             deadline = self._view.deadline_at
             assert deadline is not None
@@ -77,6 +92,13 @@ class RefundRequestWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._view
 
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """One command at a time, and none before the opening step is written."""
+        await workflow.wait_condition(lambda: self._ready)
+        async with self._lock:
+            yield
+
     @workflow.query
     def state(self) -> RefundView:
         return self._view
@@ -85,7 +107,7 @@ class RefundRequestWorkflow:
 
     @workflow.update
     async def approve(self, cmd: RefundAnswer) -> RefundView:
-        async with self._lock:
+        async with self._turn():
             self._check_answer(cmd.actor)
             v = self._view
             if v.status == RefundStatus.PENDING and v.needs_operator:
@@ -105,7 +127,7 @@ class RefundRequestWorkflow:
 
     @workflow.update
     async def decline(self, cmd: RefundAnswer) -> RefundView:
-        async with self._lock:
+        async with self._turn():
             self._check_answer(cmd.actor)
             await self._decide(RefundStatus.DECLINED, cmd.actor, cmd.message)
             return self._view

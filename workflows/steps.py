@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from escrow.models import Actor, AuditEvent, Notification, Step
@@ -42,3 +43,15 @@ async def post(step: Step, summary: str) -> None:
         retry_policy=POST_STEP_RETRY,
         summary=summary,
     )
+
+
+async def tell(workflow_id: str, signal: str, arg: object) -> None:
+    """Signal another workflow that listens to this one's progress (a contract to its
+    milestones and weeks). One that has ended, or was terminated by an operator, has
+    nobody left to listen; that must not fail the workflow holding the money."""
+    try:
+        await workflow.get_external_workflow_handle(workflow_id).signal(signal, arg)
+    except ApplicationError as err:
+        if err.type != "ExternalWorkflowExecutionNotFound":
+            raise
+        workflow.logger.warning("%s is gone; %s not delivered", workflow_id, signal)

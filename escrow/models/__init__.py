@@ -9,47 +9,13 @@ from escrow.models.common import (  # noqa: F401
     Role,
 )
 from escrow.models.contract import (  # noqa: F401
-    CloseContract,
     AddMilestone,
+    CloseContract,
     ContractInput,
     ContractStatus,
     ContractType,
     ContractView,
-)
-from escrow.models.ledger import (  # noqa: F401
-    AuditEvent,
-    Notification,
-    Step,
-    TransferSpec,
-)
-from escrow.models.milestone import (  # noqa: F401
-    Claim,
-    ClaimKind,
-    ClaimStatus,
-    CloseMilestone,
-    MilestoneSummary,
-    Remainder,
-    DeadlineAction,
-    Fund,
-    Hold,
-    Invoice,
-    InvoiceKind,
-    MilestoneInput,
-    MilestoneStatus,
-    MilestoneView,
-    Release,
-    RequestRevision,
-    Submit,
-)
-from escrow.models.refund import (  # noqa: F401
-    EscalateRefund,
-    OpenDispute,
-    RefundAnswer,
-    RefundInput,
-    RefundPhase,
-    RefundStatus,
-    RefundView,
-    RequestRefund,
+    SetPaymentMethod,
 )
 from escrow.models.dispute import (  # noqa: F401
     AcceptOffer,
@@ -63,4 +29,52 @@ from escrow.models.dispute import (  # noqa: F401
     Respond,
     SubmitEvidence,
     Verdict,
+)
+from escrow.models.hourly import (  # noqa: F401
+    DeleteTime,
+    DisputeHours,
+    EditTime,
+    EntryKind,
+    HourlyWeekInput,
+    HourlyWeekView,
+    LogTime,
+    PaymentStatus,
+    TimeEntry,
+    WeekStatus,
+    WeekSummary,
+)
+from escrow.models.ledger import (  # noqa: F401
+    AuditEvent,
+    Notification,
+    Step,
+    TransferSpec,
+)
+from escrow.models.milestone import (  # noqa: F401
+    Claim,
+    ClaimKind,
+    ClaimStatus,
+    CloseMilestone,
+    DeadlineAction,
+    Fund,
+    Hold,
+    Invoice,
+    InvoiceKind,
+    MilestoneInput,
+    MilestoneStatus,
+    MilestoneSummary,
+    MilestoneView,
+    Release,
+    Remainder,
+    RequestRevision,
+    Submit,
+)
+from escrow.models.refund import (  # noqa: F401
+    EscalateRefund,
+    OpenDispute,
+    RefundAnswer,
+    RefundInput,
+    RefundPhase,
+    RefundStatus,
+    RefundView,
+    RequestRefund,
 )

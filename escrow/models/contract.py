@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field, computed_field
 
 from escrow.models.common import Actor
+from escrow.models.hourly import WeekSummary
 from escrow.models.milestone import MilestoneSummary, Remainder
 from escrow.policy import Policy
 
@@ -18,6 +19,8 @@ class ContractType(StrEnum):
 
 class ContractStatus(StrEnum):
     ACTIVE = "active"
+    # H7: an hourly week's charge failed; nothing is logged until it is paid.
+    ON_HOLD = "on_hold"
     # C1: closed by a party; waiting for its escrow to be released or refunded.
     CLOSING = "closing"
     CLOSED = "closed"
@@ -38,9 +41,13 @@ class ContractInput(BaseModel):
     type: ContractType
     currency: str
     hourly_rate: int | None = None
+    weekly_limit_hours: int | None = None
+    # The client's card for hourly billing (H2), as the payment gateway knows it.
+    payment_method: str | None = None
     policy: Policy
     # Carried across continue-as-new.
     milestones: list[MilestoneSummary] = Field(default_factory=list)
+    weeks: list[WeekSummary] = Field(default_factory=list)
     created_at: datetime | None = None
     status: ContractStatus = ContractStatus.ACTIVE
     closing: CloseContract | None = None
@@ -54,10 +61,12 @@ class ContractView(BaseModel):
     type: ContractType
     currency: str
     hourly_rate: int | None
+    weekly_limit_hours: int | None = None
     policy: str
     status: ContractStatus
     created_at: datetime
     milestones: list[MilestoneSummary] = Field(default_factory=list)
+    weeks: list[WeekSummary] = Field(default_factory=list)
     closed_at: datetime | None = None
     # C2: closed with nothing paid to the expert.
     zero_pay: bool | None = None
@@ -65,12 +74,12 @@ class ContractView(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def escrow_total(self) -> int:
-        return sum(m.escrow for m in self.milestones)
+        return sum(m.escrow for m in self.milestones) + sum(w.escrow for w in self.weeks)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def released_total(self) -> int:
-        return sum(m.released for m in self.milestones)
+        return sum(m.released for m in self.milestones) + sum(w.released for w in self.weeks)
 
     @property
     def milestone_ids(self) -> list[str]:
@@ -84,3 +93,8 @@ class AddMilestone(BaseModel):
     due_date: date | None = None
     description: str | None = None
 
+
+
+class SetPaymentMethod(BaseModel):
+    actor: Actor
+    payment_method: str

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from escrow.models.contract import ContractView
+from escrow.models.hourly import HourlyWeekView
 from escrow.models.milestone import Invoice, MilestoneView
 
 
@@ -47,6 +48,7 @@ class Step(BaseModel):
     transfers: list[TransferSpec] = Field(default_factory=list)
     contract: ContractView | None = None
     milestone: MilestoneView | None = None
+    week: HourlyWeekView | None = None
     # The workflow's step number orders read-model writes: an older step never
     # overwrites a newer one.
     version: int = 0

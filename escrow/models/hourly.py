@@ -1,0 +1,152 @@
+"""Hourly contracts: time entries and one billing week's workflow (H1–H7, P1)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field, computed_field
+
+from escrow.models.common import PartyCommand
+from escrow.models.milestone import Claim, Hold
+from escrow.policy import Policy
+
+
+class EntryKind(StrEnum):
+    # H5: only tracked time, with activity evidence, is covered by billing security.
+    TRACKED = "tracked"
+    MANUAL = "manual"
+
+
+class TimeEntry(BaseModel):
+    id: str
+    started_at: datetime
+    minutes: int
+    kind: EntryKind
+    memo: str | None = None
+    evidence: dict[str, Any] | None = None
+    disputed: bool = False
+
+    @property
+    def ends_at(self) -> datetime:
+        return self.started_at + timedelta(minutes=self.minutes)
+
+
+class WeekStatus(StrEnum):
+    OPEN = "open"  # H1: the week is running; the expert logs time
+    EXPERT_REVIEW = "expert_review"  # H2, H3: billed; the expert may still edit until Monday 12:00
+    CLIENT_REVIEW = "client_review"  # H4: the client may dispute until Friday 23:59:59
+    HOLD = "hold"  # H6: waiting for the Wednesday it becomes available
+    COMPLETED = "completed"
+
+
+class PaymentStatus(StrEnum):
+    NOT_DUE = "not_due"
+    PAID = "paid"
+    # H7: declined; retried daily, the contract on hold meanwhile.
+    FAILING = "failing"
+
+
+class HourlyWeekInput(BaseModel):
+    contract_id: str
+    client_id: str
+    expert_id: str
+    week: str
+    hourly_rate: int
+    currency: str
+    weekly_limit_minutes: int | None = None
+    payment_method: str | None = None
+    policy: Policy
+
+
+class HourlyWeekView(BaseModel):
+    id: str
+    contract_id: str
+    client_id: str
+    expert_id: str
+    week: str
+    hourly_rate: int
+    currency: str
+    weekly_limit_minutes: int | None
+    status: WeekStatus
+    starts_at: datetime
+    billed_at: datetime
+    expert_review_ends_at: datetime
+    client_review_ends_at: datetime
+    available_at: datetime
+    entries: list[TimeEntry] = Field(default_factory=list)
+    # What the client has paid into this week's escrow so far.
+    charged: int = 0
+    escrow: int = 0
+    released: int = 0
+    refunded: int = 0
+    payment_status: PaymentStatus = PaymentStatus.NOT_DUE
+    failed_charges: int = 0
+    next_charge_at: datetime | None = None
+    # H7: after enough failed charges an operator reviews the invoice.
+    invoice_review: bool = False
+    # The contract ended: no time may be logged after this instant.
+    contract_ended_at: datetime | None = None
+    deadline_at: datetime | None = None
+    deadline_action: str | None = None
+    claims: list[Claim] = Field(default_factory=list)
+    holds: list[Hold] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def minutes(self) -> int:
+        return sum(e.minutes for e in self.entries)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def invoice_amount(self) -> int:
+        """H2, H3: the bill for every logged minute; it follows the expert's edits."""
+        return value_of(self.minutes, self.hourly_rate)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def frozen(self) -> int:
+        return sum(c.amount for c in self.claims if c.freezes)
+
+    def entry(self, entry_id: str) -> TimeEntry | None:
+        return next((e for e in self.entries if e.id == entry_id), None)
+
+
+def value_of(minutes: int, hourly_rate: int) -> int:
+    """Cents for `minutes` at `hourly_rate` cents an hour, half a cent rounding up."""
+    return (minutes * hourly_rate + 30) // 60
+
+
+class LogTime(PartyCommand):
+    started_at: datetime
+    minutes: int
+    kind: EntryKind
+    memo: str | None = None
+    evidence: dict[str, Any] | None = None
+
+
+class EditTime(PartyCommand):
+    entry_id: str
+    started_at: datetime | None = None
+    minutes: int | None = None
+    memo: str | None = None
+
+
+class DeleteTime(PartyCommand):
+    entry_id: str
+
+
+class DisputeHours(PartyCommand):
+    entry_ids: list[str]
+    reason: str
+
+
+class WeekSummary(BaseModel):
+    """What a billing week tells its contract (H7: whether its charge is failing)."""
+
+    week: str
+    status: WeekStatus
+    escrow: int
+    released: int
+    payment_status: PaymentStatus
+    finished: bool = False
