@@ -12,16 +12,24 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox import (
+    SandboxedWorkflowRunner,
+    SandboxRestrictions,
+)
 
+from activities.payments import PaymentActivities
 from activities.steps import StepActivities
 from escrow.db.engine import make_engine, make_sessionmaker
+from escrow.payments import PaymentGateway, SandboxGateway, gateway
 from escrow.settings import Settings, get_settings
 from escrow.temporal import connect, ensure_search_attributes
 from workflows.contract import ContractWorkflow
+from workflows.dispute import DisputeWorkflow
+from workflows.hourly_week import HourlyWeekWorkflow
 from workflows.milestone import MilestoneWorkflow
+from workflows.refund import RefundRequestWorkflow
 
-WORKFLOWS = [ContractWorkflow, MilestoneWorkflow]
+WORKFLOWS = [ContractWorkflow, DisputeWorkflow, HourlyWeekWorkflow, MilestoneWorkflow, RefundRequestWorkflow]
 
 
 def build_worker(
@@ -29,13 +37,15 @@ def build_worker(
     sessions: sessionmaker[Session],
     task_queue: str,
     activities: StepActivities | None = None,
+    payment_gateway: PaymentGateway | None = None,
 ) -> Worker:
     steps = activities or StepActivities(sessions)
+    payments = PaymentActivities(payment_gateway or SandboxGateway())
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[steps.post_step],
+        activities=[steps.post_step, payments.charge],
         # Activities are synchronous SQLAlchemy code; they run on these threads.
         activity_executor=ThreadPoolExecutor(max_workers=16),
         max_concurrent_activities=16,
@@ -52,7 +62,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     client = await connect(settings)
     await ensure_search_attributes(client)
     engine = make_engine(settings.database_url)
-    worker = build_worker(client, make_sessionmaker(engine), settings.task_queue)
+    worker = build_worker(
+        client, make_sessionmaker(engine), settings.task_queue, payment_gateway=gateway(settings.payment_gateway)
+    )
     stop = stop or asyncio.Event()
     async with worker:
         logging.getLogger("escrow.worker").info("worker polling task queue %s", settings.task_queue)

@@ -8,6 +8,7 @@ step back (L3).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,9 +16,17 @@ from temporalio import activity
 
 from escrow.db import ledger
 from escrow.db.engine import insert_for
-from escrow.db.models import AuditEvent, Contract, Invoice, Milestone, OutboxMessage
+from escrow.db.models import (
+    AuditEvent,
+    Contract,
+    HourlyWeek,
+    Invoice,
+    Milestone,
+    OutboxMessage,
+)
+from escrow.db.models import TimeEntry as TimeEntryRow
 from escrow.errors import Refusal, refuse
-from escrow.models import Step
+from escrow.models import HourlyWeekView, Step
 
 
 def _insert_once(session: Session, table: type, rows: list[dict]) -> None:
@@ -25,15 +34,59 @@ def _insert_once(session: Session, table: type, rows: list[dict]) -> None:
         session.execute(insert_for(session, table).values(rows).on_conflict_do_nothing(index_elements=["id"]))
 
 
-def _upsert_newer(session: Session, table: type, row: dict) -> None:
-    """Write a read model unless a newer step already wrote it."""
+def _upsert_newer(session: Session, table: type, row: dict) -> bool:
+    """Write a read model unless a newer step already wrote it; True if written."""
     inserted = session.execute(
         insert_for(session, table).values(row).on_conflict_do_nothing(index_elements=["id"]).returning(table.id)
     ).scalar_one_or_none()
-    if inserted is None:
-        session.execute(
-            update(table).where(table.id == row["id"], table.version < row["version"]).values(row)
+    if inserted is not None:
+        return True
+    result = session.execute(update(table).where(table.id == row["id"], table.version < row["version"]).values(row))
+    return bool(result.rowcount)
+
+
+def _write_week(session: Session, view: HourlyWeekView, version: int, at: datetime) -> None:
+    row = {
+        "id": view.id,
+        "contract_id": view.contract_id,
+        "client_id": view.client_id,
+        "expert_id": view.expert_id,
+        "week": view.week,
+        "status": view.status.value,
+        "escrow": view.escrow,
+        "currency": view.currency,
+        "view": view.model_dump(mode="json"),
+        "version": version,
+        "updated_at": at,
+    }
+    if not _upsert_newer(session, HourlyWeek, row):
+        return
+    # H1: the journal follows the week's entries; a deleted entry stays, marked.
+    for entry in view.entries:
+        values = {
+            "id": entry.id,
+            "contract_id": view.contract_id,
+            "week": view.week,
+            "expert_id": view.expert_id,
+            "started_at": entry.started_at,
+            "minutes": entry.minutes,
+            "kind": entry.kind.value,
+            "memo": entry.memo,
+            "evidence": entry.evidence,
+            "deleted": False,
+            "updated_at": at,
+        }
+        statement = insert_for(session, TimeEntryRow).values(values)
+        session.execute(statement.on_conflict_do_update(index_elements=["id"], set_=values))
+    session.execute(
+        update(TimeEntryRow)
+        .where(
+            TimeEntryRow.contract_id == view.contract_id,
+            TimeEntryRow.week == view.week,
+            TimeEntryRow.id.not_in([e.id for e in view.entries]),
         )
+        .values(deleted=True, updated_at=at)
+    )
 
 
 def write_step(session: Session, step: Step) -> None:
@@ -75,6 +128,8 @@ def write_step(session: Session, step: Step) -> None:
                 "updated_at": step.at,
             },
         )
+    if step.week is not None:
+        _write_week(session, step.week, step.version, step.at)
     _insert_once(session, Invoice, [i.model_dump() for i in step.invoices])
     _insert_once(
         session, AuditEvent, [{**e.model_dump(mode="json"), "at": step.at} for e in step.audit]

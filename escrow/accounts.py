@@ -20,6 +20,10 @@ def milestone_escrow(milestone_id: str) -> str:
     return f"escrow:milestone:{milestone_id}"
 
 
+def week_escrow(contract_id: str, week: str) -> str:
+    return f"escrow:week:{contract_id}:{week}"
+
+
 def expert_pending(user_id: str) -> str:
     return f"expert:{user_id}:pending"
 

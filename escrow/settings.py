@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     task_queue: str = Field("escrow", validation_alias="ESCROW_TASK_QUEUE")
     policy_name: str = Field(DEFAULT_PRESET, validation_alias="ESCROW_POLICY")
     jwt_secret: str | None = Field(None, validation_alias="ESCROW_JWT_SECRET")
+    payment_gateway: str = Field("sandbox", validation_alias="ESCROW_PAYMENT_GATEWAY")
 
     @property
     def policy(self) -> Policy:

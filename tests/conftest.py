@@ -62,18 +62,26 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
     return make_sessionmaker(engine)
 
 
-@pytest.fixture(scope="session")
-async def env() -> AsyncIterator[WorkflowEnvironment]:
+async def start_test_server() -> WorkflowEnvironment:
     environment = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(SCRIPTS / "temporal-test-server"),
     )
     await ensure_search_attributes(environment.client)
+    return environment
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of its own for each test (it starts in a fraction of a
+    second): every `result()` may move the clock by a year, and one test's workflows
+    must not wait on, or finish during, another test's clock jumps."""
+    environment = await start_test_server()
     yield environment
     await environment.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def client(env: WorkflowEnvironment) -> Client:
     return env.client
 
@@ -83,7 +91,7 @@ def task_queue() -> str:
     return TASK_QUEUE
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def worker(client: Client, sessions: sessionmaker[Session], task_queue: str) -> AsyncIterator[Worker]:
     running = build_worker(client, sessions, task_queue)
     async with running:

@@ -24,7 +24,15 @@ from escrow.models import (
     Role,
     Submit,
 )
-from tests.support import at, balance, eventually, finished, funded, refusal, refused_or_closed
+from tests.support import (
+    at,
+    balance,
+    eventually,
+    finished,
+    funded,
+    refusal,
+    refused_or_closed,
+)
 from workflows.milestone import MilestoneWorkflow as MW
 from workflows.refund import RefundRequestWorkflow as RW
 

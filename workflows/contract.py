@@ -1,18 +1,23 @@
 """ContractWorkflow: one contract between a client and an expert.
 
-It agrees milestones (M1, M8) and starts one MilestoneWorkflow child per milestone;
-each child owns its own escrow and reports its money back here. Closing (C1) asks every
-milestone to release or refund what it still holds; the contract is closed once all of
-it has moved, and flagged zero-pay when the expert got nothing (C2). The contract moves
-no money itself.
+A fixed-rate contract agrees milestones (M1, M8) and starts one MilestoneWorkflow child
+per milestone; an hourly contract starts one HourlyWeekWorkflow per billing week by
+itself, every Monday 00:00, and is put on hold while a week's charge fails (H7). Each
+child owns its own escrow and reports its money back here. Closing (C1) asks every
+child to release or refund what it still holds; the contract is closed once all of it
+has moved, and flagged zero-pay when the expert got nothing (C2). The contract moves no
+money itself.
 """
 from __future__ import annotations
+
+import asyncio
 
 from temporalio import workflow
 from temporalio.common import TypedSearchAttributes
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from escrow.calendar import BillingWeek, iso_week
     from escrow.errors import Refusal, refuse
     from escrow.models import (
         Actor,
@@ -26,13 +31,19 @@ with workflow.unsafe.imports_passed_through():
         MilestoneInput,
         MilestoneSummary,
         MilestoneView,
+        PaymentStatus,
         Remainder,
         Role,
+        SetPaymentMethod,
         Step,
+        WeekStatus,
+        WeekSummary,
     )
+    from escrow.models.hourly import HourlyWeekInput
     from escrow.money import format_cents
     from workflows import search_attributes as sa
     from workflows import steps
+    from workflows.hourly_week import HourlyWeekWorkflow, week_workflow_id
     from workflows.milestone import MilestoneWorkflow, initial_view
 
 
@@ -43,6 +54,8 @@ class ContractWorkflow:
         self._input = input
         self._step = input.step
         self._closing = input.closing
+        self._payment_method = input.payment_method
+        self._changed = False
         self._view = ContractView(
             id=input.contract_id,
             client_id=input.client_id,
@@ -50,10 +63,12 @@ class ContractWorkflow:
             type=input.type,
             currency=input.currency,
             hourly_rate=input.hourly_rate,
+            weekly_limit_hours=input.weekly_limit_hours,
             policy=input.policy.name,
             status=input.status,
             created_at=input.created_at or workflow.now(),
             milestones=list(input.milestones),
+            weeks=list(input.weeks),
         )
 
     @workflow.run
@@ -61,17 +76,32 @@ class ContractWorkflow:
         self._publish()
         if input.step == 0:
             await self._record("contract.created")
-        # Every milestone reports here until it ends, so the contract outlives them all.
-        await workflow.wait_condition(lambda: self._done() or workflow.info().is_continue_as_new_suggested())
+        # Every child reports here until it ends, so the contract outlives them all.
+        while not self._done() and not workflow.info().is_continue_as_new_suggested():
+            if self._billing():
+                await self._open_current_week()
+            now = workflow.now()
+            # H1: weeks start themselves, at the Monday 00:00 that begins each one.
+            next_week = BillingWeek.of(iso_week(now)).billed_at if self._billing() else None
+            self._changed = False
+            try:
+                await workflow.wait_condition(
+                    lambda: self._changed or self._done() or workflow.info().is_continue_as_new_suggested(),
+                    timeout=None if next_week is None else next_week - now,
+                )
+            except asyncio.TimeoutError:
+                pass
         await workflow.wait_condition(workflow.all_handlers_finished)
         if not self._done():
             workflow.continue_as_new(
                 self._input.model_copy(
                     update={
                         "milestones": self._view.milestones,
+                        "weeks": self._view.weeks,
                         "created_at": self._view.created_at,
                         "status": self._view.status,
                         "closing": self._closing,
+                        "payment_method": self._payment_method,
                         "step": self._step,
                     }
                 )
@@ -79,7 +109,52 @@ class ContractWorkflow:
         return self._view
 
     def _done(self) -> bool:
-        return self._view.status == ContractStatus.CLOSED and all(m.finished for m in self._view.milestones)
+        v = self._view
+        return (
+            v.status == ContractStatus.CLOSED
+            and all(m.finished for m in v.milestones)
+            and all(w.finished for w in v.weeks)
+        )
+
+    def _billing(self) -> bool:
+        return self._view.type == ContractType.HOURLY and self._view.status in (ContractStatus.ACTIVE, ContractStatus.ON_HOLD)
+
+    async def _open_current_week(self) -> None:
+        v = self._view
+        week = iso_week(workflow.now())
+        if any(w.week == week for w in v.weeks):
+            return
+        assert v.hourly_rate is not None
+        v.weeks.append(
+            WeekSummary(week=week, status=WeekStatus.OPEN, escrow=0, released=0, payment_status=PaymentStatus.NOT_DUE)
+        )
+        limit = self._input.weekly_limit_hours
+        await workflow.start_child_workflow(
+            HourlyWeekWorkflow.run,
+            HourlyWeekInput(
+                contract_id=v.id,
+                client_id=v.client_id,
+                expert_id=v.expert_id,
+                week=week,
+                hourly_rate=v.hourly_rate,
+                currency=v.currency,
+                weekly_limit_minutes=None if limit is None else limit * 60,
+                payment_method=self._payment_method,
+                policy=self._input.policy,
+            ),
+            id=week_workflow_id(v.id, week),
+            # A week's escrow outlives any one run of its contract's workflow.
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            static_summary=f"Billing week {week} of hourly contract {v.id} at {format_cents(v.hourly_rate, v.currency)}/h",
+            search_attributes=TypedSearchAttributes(
+                [
+                    sa.CONTRACT_ID.value_set(v.id),
+                    sa.CLIENT_ID.value_set(v.client_id),
+                    sa.EXPERT_ID.value_set(v.expert_id),
+                ]
+            ),
+        )
+        await self._record("contract.week_opened", data={"week": week})
 
     @workflow.query
     def state(self) -> ContractView:
@@ -159,6 +234,10 @@ class ContractWorkflow:
         for m in self._view.milestones:
             if not m.finished:
                 await workflow.get_external_workflow_handle(f"milestone:{m.id}").signal(MilestoneWorkflow.close, order)
+        for w in self._open_weeks():
+            # The week bills what was logged and runs its review and hold as usual.
+            await self._week(w).signal(HourlyWeekWorkflow.contract_ended, workflow.now())
+        self._changed = True
         await self._close_when_settled()
         return self._view
 
@@ -168,10 +247,8 @@ class ContractWorkflow:
 
     def _check_close(self, cmd: CloseContract) -> Remainder:
         self._require_party(cmd.actor)
-        if self._view.status != ContractStatus.ACTIVE:
+        if self._view.status not in (ContractStatus.ACTIVE, ContractStatus.ON_HOLD):
             raise refuse(Refusal.CONFLICT, f"contract is already {self._view.status}")
-        if self._view.type != ContractType.FIXED:
-            raise refuse(Refusal.CONFLICT, "hourly contracts end with their billing weeks")
         if cmd.actor.role == Role.EXPERT:
             if cmd.remainder == Remainder.RELEASE:
                 raise refuse(Refusal.FORBIDDEN, "an expert cannot release escrow to itself")
@@ -187,9 +264,68 @@ class ContractWorkflow:
             self._view.milestones.append(summary)
         await self._close_when_settled()
 
+    # ------------------------------------------------------------------ H7
+
+    @workflow.signal
+    async def week_changed(self, summary: WeekSummary) -> None:
+        v = self._view
+        v.weeks = [summary if w.week == summary.week else w for w in v.weeks]
+        failing = any(w.payment_status == PaymentStatus.FAILING for w in v.weeks)
+        if failing and v.status == ContractStatus.ACTIVE:
+            await self._hold(True)
+        elif not failing and v.status == ContractStatus.ON_HOLD:
+            await self._hold(False)
+        self._changed = True
+        await self._close_when_settled()
+
+    async def _hold(self, on_hold: bool) -> None:
+        """H7: a failed charge suspends the client and holds the contract; paying lifts
+        both at once."""
+        v = self._view
+        v.status = ContractStatus.ON_HOLD if on_hold else ContractStatus.ACTIVE
+        for w in self._open_weeks():
+            await self._week(w).signal(HourlyWeekWorkflow.contract_on_hold, on_hold)
+        self._publish()
+        await self._record(
+            "contract.on_hold" if on_hold else "contract.reactivated",
+            data={"client_suspended": on_hold},
+            notify={
+                v.client_id: "Your account is suspended and the contract on hold until the failed payment succeeds."
+                if on_hold
+                else "Your payment succeeded; your account and the contract are active again."
+            },
+        )
+
+    @workflow.update
+    async def set_payment_method(self, cmd: SetPaymentMethod) -> ContractView:
+        self._check_payment_method(cmd)
+        self._payment_method = cmd.payment_method
+        for w in self._open_weeks():
+            await self._week(w).signal(HourlyWeekWorkflow.payment_method_changed, cmd.payment_method)
+        await self._record("contract.payment_method_changed", cmd.actor)
+        return self._view
+
+    @set_payment_method.validator
+    def _validate_payment_method(self, cmd: SetPaymentMethod) -> None:
+        self._check_payment_method(cmd)
+
+    def _check_payment_method(self, cmd: SetPaymentMethod) -> None:
+        if cmd.actor.role != Role.CLIENT or cmd.actor.user_id != self._view.client_id:
+            raise refuse(Refusal.FORBIDDEN, "only the client sets the contract's payment method")
+        if not cmd.payment_method.strip():
+            raise refuse(Refusal.INVALID, "a payment method is required")
+
+    def _open_weeks(self) -> list[WeekSummary]:
+        return [w for w in self._view.weeks if not w.finished]
+
+    def _week(self, summary: WeekSummary):  # type: ignore[no-untyped-def]
+        return workflow.get_external_workflow_handle(week_workflow_id(self._view.id, summary.week))
+
     async def _close_when_settled(self) -> None:
         v = self._view
         if v.status != ContractStatus.CLOSING or not all(m.settled for m in v.milestones):
+            return
+        if not all(w.status == WeekStatus.COMPLETED for w in v.weeks):
             return
         v.status = ContractStatus.CLOSED
         v.closed_at = workflow.now()
@@ -218,7 +354,9 @@ class ContractWorkflow:
         flag = " · zero-pay" if v.zero_pay else ""
         workflow.set_current_details(f"**contract {v.status}**{flag} · {len(v.milestones)} milestones")
 
-    async def _record(self, kind: str, actor: Actor | None = None, data: dict | None = None) -> None:
+    async def _record(
+        self, kind: str, actor: Actor | None = None, data: dict | None = None, notify: dict[str, str] | None = None
+    ) -> None:
         self._step += 1
         await steps.post(
             Step(
@@ -226,6 +364,7 @@ class ContractWorkflow:
                 contract=self._view,
                 version=self._step,
                 audit=[steps.audit(self._step, kind, actor, data)],
+                notifications=steps.notifications(self._step, kind, notify),
             ),
             kind,
         )

@@ -13,7 +13,8 @@ declined refund (R4) and the last day a refund can be asked for (M10).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -92,6 +93,9 @@ class MilestoneWorkflow:
         self._policy = input.policy
         self._view = initial_view(input)
         self._lock = asyncio.Lock()
+        # Updates can arrive in the very first workflow task, before run() has written
+        # the opening step; they wait for it so that step cannot overwrite them.
+        self._ready = False
         self._step = 0
         self._changed = False
         # M5: which reminders of the current review window went out.
@@ -105,6 +109,7 @@ class MilestoneWorkflow:
     @workflow.run
     async def run(self, input: MilestoneInput) -> MilestoneView:
         await self._post(self._view, "milestone.created", actor=None)
+        self._ready = True
         while True:
             self._changed = False
             async with self._lock:
@@ -168,6 +173,13 @@ class MilestoneWorkflow:
 
     # ---------------------------------------------------------------- queries
 
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """One command at a time, and none before the opening step is written."""
+        await workflow.wait_condition(lambda: self._ready)
+        async with self._lock:
+            yield
+
     @workflow.query
     def state(self) -> MilestoneView:
         return self._view
@@ -176,7 +188,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def accept(self, cmd: PartyCommand) -> MilestoneView:
-        async with self._lock:
+        async with self._turn():
             self._check_answer_proposal(cmd)
             view = self._view.model_copy(update={"status": MilestoneStatus.AGREED})
             await self._post(view, "milestone.accepted", cmd.actor)
@@ -188,7 +200,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def decline(self, cmd: PartyCommand) -> MilestoneView:
-        async with self._lock:
+        async with self._turn():
             self._check_answer_proposal(cmd)
             view = self._view.model_copy(update={"status": MilestoneStatus.DECLINED})
             await self._post(view, "milestone.declined", cmd.actor)
@@ -208,7 +220,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def fund(self, cmd: Fund) -> MilestoneView:
-        async with self._lock:
+        async with self._turn():
             self._check_fund(cmd)
             if cmd.card_authenticated:
                 await self._credit_escrow(cmd.actor)
@@ -228,7 +240,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def authenticate_funding(self, cmd: PartyCommand) -> MilestoneView:
-        async with self._lock:
+        async with self._turn():
             self._check_authenticate(cmd)
             await self._credit_escrow(cmd.actor)
             return self._view
@@ -261,7 +273,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def submit(self, cmd: Submit) -> MilestoneView:
-        async with self._lock:
+        async with self._turn():
             self._check_submit(cmd)
             now = workflow.now()
             v = self._view
@@ -312,7 +324,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def void_submission(self, cmd: PartyCommand) -> MilestoneView:
-        async with self._lock:
+        async with self._turn():
             self._check_void(cmd)
             await self._post(self._reopened(), "milestone.submission_voided", cmd.actor)
             return self._view
@@ -329,7 +341,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def request_revision(self, cmd: RequestRevision) -> MilestoneView:
-        async with self._lock:
+        async with self._turn():
             self._check_revision(cmd)
             view = self._reopened()
             view.revisions += 1
@@ -368,7 +380,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def release(self, cmd: Release) -> MilestoneView:
-        async with self._lock:
+        async with self._turn():
             amount = self._check_release(cmd)
             await self._pay(0, amount, cmd.actor, "milestone.released")
             return self._view
@@ -401,7 +413,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def request_refund(self, cmd: RequestRefund) -> Claim:
-        async with self._lock:
+        async with self._turn():
             phase, needs_operator = self._check_refund(cmd)
             return await self._start_refund(cmd.actor, cmd.amount, cmd.message, phase, needs_operator)
 
@@ -537,7 +549,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def open_dispute(self, cmd: OpenDispute) -> Claim:
-        async with self._lock:
+        async with self._turn():
             after_release = self._check_dispute(cmd)
             return await self._open_dispute(cmd.actor, cmd.amount, cmd.reason, after_release)
 
@@ -580,7 +592,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def escalate_refund(self, cmd: EscalateRefund) -> Claim:
-        async with self._lock:
+        async with self._turn():
             claim = self._check_escalate(cmd)
             reason = cmd.reason or "Refund request declined"
             dispute = await self._open_dispute(cmd.actor, claim.amount, reason, claim.after_release, escalated=claim)
@@ -673,7 +685,7 @@ class MilestoneWorkflow:
     async def close(self, cmd: CloseMilestone) -> None:
         """The contract is closing: cancel what was never funded, and release or refund
         what escrow still holds and no claim has frozen."""
-        async with self._lock:
+        async with self._turn():
             v = self._view
             if v.status in UNFUNDED:
                 await self._post(v.model_copy(update={"status": MilestoneStatus.CANCELLED}), "milestone.cancelled", cmd.actor)
@@ -917,7 +929,7 @@ class MilestoneWorkflow:
         if summary == self._reported:
             return
         self._reported = summary
-        await workflow.get_external_workflow_handle(f"contract:{v.contract_id}").signal("milestone_changed", summary)
+        await steps.tell(f"contract:{v.contract_id}", "milestone_changed", summary)
 
     def _publish(self) -> None:
         """Search attributes and current details for operators in the Web UI."""
