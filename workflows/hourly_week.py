@@ -15,10 +15,9 @@ daily; while it fails the contract is on hold (H7).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -26,6 +25,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from escrow import accounts
+    from escrow import holds as holds_
     from escrow.calendar import WEEK, BillingWeek
     from escrow.errors import Refusal, refuse
     from escrow.models import (
@@ -360,7 +360,7 @@ class HourlyWeekWorkflow:
                 result_type=DisputeOutcome,
                 static_summary=f"Dispute over {format_cents(amount, v.currency)} of hours in week {v.week}",
             )
-            self._watch(handle, lambda outcome: self._on_dispute_resolved(dispute_id, outcome))
+            self._watchers.append(steps.watch(handle, self._lock, lambda outcome: self._on_dispute_resolved(dispute_id, outcome)))
             return claim
 
     @dispute_hours.validator
@@ -393,14 +393,13 @@ class HourlyWeekWorkflow:
         return entries
 
     async def _on_dispute_resolved(self, dispute_id: str, outcome: DisputeOutcome) -> None:
-        v = self._view
-        claim = next(c for c in v.claims if c.id == dispute_id)
-        settled = claim.model_copy(
-            update={"status": ClaimStatus.SETTLED, "closed_at": workflow.now(), "amount_to_client": outcome.amount_to_client}
-        )
-        self._view = v.model_copy(update={"claims": [settled if c.id == dispute_id else c for c in v.claims]})
         # H5: a successful dispute reimburses the client for the failing hours.
-        await self._pay(outcome.amount_to_client, outcome.amount_to_expert, "week.dispute_resolved")
+        await self._pay(
+            outcome.amount_to_client,
+            outcome.amount_to_expert,
+            "week.dispute_resolved",
+            settles=(dispute_id, outcome.amount_to_client),
+        )
 
     # ---------------------------------------------------------------- H2, H7 charging
 
@@ -487,9 +486,24 @@ class HourlyWeekWorkflow:
 
     # ---------------------------------------------------------------- money
 
-    async def _pay(self, to_client: int, to_expert: int, kind: str, counts_as_refund: bool = True) -> None:
+    async def _pay(
+        self,
+        to_client: int,
+        to_expert: int,
+        kind: str,
+        counts_as_refund: bool = True,
+        settles: tuple[str, int] | None = None,
+    ) -> None:
+        """Move money out of the week's escrow; `settles` names the dispute this pays
+        and what it gave the client."""
         now = workflow.now()
         v = self._view
+        claims = [
+            c.model_copy(update={"status": ClaimStatus.SETTLED, "closed_at": now, "amount_to_client": settles[1]})
+            if settles and c.id == settles[0]
+            else c
+            for c in v.claims
+        ]
         escrow_account = accounts.week_escrow(v.contract_id, v.week)
         transfers: list[TransferSpec] = []
         holds = list(v.holds)
@@ -507,17 +521,11 @@ class HourlyWeekWorkflow:
             )
         if to_expert:
             available_at = max(v.available_at, now)
-            release = TransferSpec(
-                id=f"{v.id}:release:{n}",
-                debit=escrow_account,
-                credit=accounts.expert_pending(v.expert_id),
-                amount=to_expert,
-                currency=v.currency,
-                kind="release",
-                available_at=available_at,
+            release, held = holds_.hold(
+                f"{v.id}:release:{n}", escrow_account, v.expert_id, to_expert, v.currency, available_at
             )
             transfers.append(release)
-            holds.append(Hold(transfer_id=release.id, amount=to_expert, available_at=available_at))
+            holds.append(held)
         view = v.model_copy(
             update={
                 "escrow": v.escrow - to_client - to_expert,
@@ -525,36 +533,16 @@ class HourlyWeekWorkflow:
                 "refunded": v.refunded + (to_client if counts_as_refund else 0),
                 "released": v.released + to_expert,
                 "holds": holds,
+                "claims": claims,
             }
         )
         await self._post(view, kind, None, transfers=transfers, data={"to_client": to_client, "to_expert": to_expert})
 
     async def _settle(self, due: list[Hold]) -> None:
         v = self._view
-        transfers = [
-            TransferSpec(
-                id=f"{h.transfer_id}:settle",
-                debit=accounts.expert_pending(v.expert_id),
-                credit=accounts.expert_available(v.expert_id),
-                amount=h.amount,
-                currency=v.currency,
-                kind="hold_release",
-                settles=h.transfer_id,
-            )
-            for h in due
-        ]
-        settled = {h.transfer_id for h in due}
-        holds = [h.model_copy(update={"settled": True}) if h.transfer_id in settled else h for h in v.holds]
+        transfers, holds = holds_.settle(v.holds, due, v.expert_id, v.currency)
         notify = {v.expert_id: f"{format_cents(sum(h.amount for h in due), v.currency)} of week {v.week} is available."}
         await self._post(v.model_copy(update={"holds": holds}), "week.funds_available", None, transfers=transfers, notify=notify)
-
-    def _watch(self, handle: Awaitable[Any], on_done: Callable[[Any], Awaitable[None]]) -> None:
-        async def wait() -> None:
-            outcome = await handle
-            async with self._lock:
-                await on_done(outcome)
-
-        self._watchers.append(asyncio.create_task(wait()))
 
     # ---------------------------------------------------------------- plumbing
 

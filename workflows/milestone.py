@@ -13,16 +13,16 @@ declined refund (R4) and the last day a refund can be asked for (M10).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from escrow import accounts
+    from escrow import holds as holds_
     from escrow.errors import Refusal, refuse
     from escrow.models import (
         Actor,
@@ -455,7 +455,7 @@ class MilestoneWorkflow:
             actor,
             data={"refund_id": refund_id, "amount": amount, "phase": phase.value},
         )
-        self._watch(handle, lambda outcome: self._on_refund_decided(refund_id, outcome))
+        self._watchers.append(steps.watch(handle, self._lock, lambda outcome: self._on_refund_decided(refund_id, outcome)))
         return claim
 
     @request_refund.validator
@@ -667,7 +667,7 @@ class MilestoneWorkflow:
             result_type=DisputeOutcome,
             static_summary=f"Dispute over {format_cents(amount, v.currency)} of milestone '{v.title}'",
         )
-        self._watch(handle, lambda outcome: self._on_dispute_resolved(dispute_id, outcome))
+        self._watchers.append(steps.watch(handle, self._lock, lambda outcome: self._on_dispute_resolved(dispute_id, outcome)))
         return claim
 
     async def _on_dispute_resolved(self, dispute_id: str, outcome: DisputeOutcome) -> None:
@@ -734,17 +734,16 @@ class MilestoneWorkflow:
         if to_expert:
             n = sum(1 for i in v.invoices if i.kind == InvoiceKind.FINAL) + 1
             available_at = now + self._policy.fixed_release_hold
-            release = TransferSpec(
-                id=f"{self._wf_id()}:release:{n}",
-                debit=accounts.milestone_escrow(v.id),
-                credit=accounts.expert_pending(v.expert_id),
-                amount=to_expert,
-                currency=v.currency,
-                kind="release",
-                available_at=available_at,
+            release, held = holds_.hold(
+                f"{self._wf_id()}:release:{n}",
+                accounts.milestone_escrow(v.id),
+                v.expert_id,
+                to_expert,
+                v.currency,
+                available_at,
             )
             transfers.append(release)
-            holds.append(Hold(transfer_id=release.id, amount=to_expert, available_at=available_at))
+            holds.append(held)
             invoices.append(
                 Invoice(
                     id=f"{self._wf_id()}:invoice:final:{n}",
@@ -812,14 +811,6 @@ class MilestoneWorkflow:
         claims = [by_id.pop(c.id, c) for c in self._view.claims] + list(by_id.values())
         return self._view.model_copy(update={"claims": claims})
 
-    def _watch(self, handle: Awaitable[Any], on_done: Callable[[Any], Awaitable[None]]) -> None:
-        async def wait() -> None:
-            outcome = await handle
-            async with self._lock:
-                await on_done(outcome)
-
-        self._watchers.append(asyncio.create_task(wait()))
-
     # ---------------------------------------------------------------- M5, M9 timers
 
     async def _mark_overdue_and_remind(self, now: datetime) -> None:
@@ -841,20 +832,7 @@ class MilestoneWorkflow:
 
     async def _settle(self, due: list[Hold]) -> None:
         v = self._view
-        transfers = [
-            TransferSpec(
-                id=f"{h.transfer_id}:settle",
-                debit=accounts.expert_pending(v.expert_id),
-                credit=accounts.expert_available(v.expert_id),
-                amount=h.amount,
-                currency=v.currency,
-                kind="hold_release",
-                settles=h.transfer_id,
-            )
-            for h in due
-        ]
-        settled = {h.transfer_id for h in due}
-        holds = [h.model_copy(update={"settled": True}) if h.transfer_id in settled else h for h in v.holds]
+        transfers, holds = holds_.settle(v.holds, due, v.expert_id, v.currency)
         await self._post(
             v.model_copy(update={"holds": holds}),
             "milestone.hold_released",

@@ -2,7 +2,10 @@
 workflow: the step number makes every id it writes unique and retry-safe."""
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -10,6 +13,8 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from escrow.models import Actor, AuditEvent, Notification, Step
+
+T = TypeVar("T")
 
 POST_STEP_TIMEOUT = timedelta(seconds=30)
 # A database outage must not lose a step: retry until it is back.
@@ -55,3 +60,17 @@ async def tell(workflow_id: str, signal: str, arg: object) -> None:
         if err.type != "ExternalWorkflowExecutionNotFound":
             raise
         workflow.logger.warning("%s is gone; %s not delivered", workflow_id, signal)
+
+
+def watch(
+    handle: Awaitable[T], lock: asyncio.Lock, on_done: Callable[[T], Awaitable[None]]
+) -> asyncio.Task[None]:
+    """When a child (a refund request, a dispute) decides, act on its outcome under the
+    owner's lock, one command at a time with everything else. Keep the task."""
+
+    async def wait() -> None:
+        outcome = await handle
+        async with lock:
+            await on_done(outcome)
+
+    return asyncio.create_task(wait())

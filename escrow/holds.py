@@ -1,0 +1,44 @@
+"""Security holds (L5; M9, P2 for fixed-rate work, H6, P1 for hourly weeks).
+
+Money released to an expert first lands in its pending account with an `available_at`;
+at that instant one settling transfer, which names the hold, makes it available. Each
+workflow that owns an escrow holds and settles its own releases with these.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from escrow import accounts
+from escrow.models import Hold, TransferSpec
+
+
+def hold(transfer_id: str, escrow: str, expert_id: str, amount: int, currency: str, available_at: datetime) -> tuple[TransferSpec, Hold]:
+    """The release of `amount` from `escrow` into the expert's pending balance."""
+    transfer = TransferSpec(
+        id=transfer_id,
+        debit=escrow,
+        credit=accounts.expert_pending(expert_id),
+        amount=amount,
+        currency=currency,
+        kind="release",
+        available_at=available_at,
+    )
+    return transfer, Hold(transfer_id=transfer_id, amount=amount, available_at=available_at)
+
+
+def settle(holds: list[Hold], due: list[Hold], expert_id: str, currency: str) -> tuple[list[TransferSpec], list[Hold]]:
+    """The transfers that make `due` holds available, and `holds` with those settled."""
+    transfers = [
+        TransferSpec(
+            id=f"{h.transfer_id}:settle",
+            debit=accounts.expert_pending(expert_id),
+            credit=accounts.expert_available(expert_id),
+            amount=h.amount,
+            currency=currency,
+            kind="hold_release",
+            settles=h.transfer_id,
+        )
+        for h in due
+    ]
+    settled = {h.transfer_id for h in due}
+    return transfers, [h.model_copy(update={"settled": True}) if h.transfer_id in settled else h for h in holds]
