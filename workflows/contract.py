@@ -314,6 +314,8 @@ class ContractWorkflow:
             raise refuse(Refusal.FORBIDDEN, "only the client sets the contract's payment method")
         if not cmd.payment_method.strip():
             raise refuse(Refusal.INVALID, "a payment method is required")
+        if not self._billing():
+            raise refuse(Refusal.CONFLICT, "only an active hourly contract is billed to a card")
 
     def _open_weeks(self) -> list[WeekSummary]:
         return [w for w in self._view.weeks if not w.finished]

@@ -1,0 +1,43 @@
+"""Bearer tokens: HS256 JWTs with `sub` (the user id) and `role`.
+
+The marketplace mints the tokens; the engine only checks them. `issue_token` exists
+for tests and the README walkthrough (`python -m api.token`).
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from pydantic import ValidationError
+
+from escrow.models import Actor, Role
+
+ALGORITHM = "HS256"
+
+
+class InvalidToken(Exception):
+    pass
+
+
+def issue_token(secret: str, sub: str, role: Role, ttl: timedelta | None = timedelta(hours=1)) -> str:
+    claims: dict[str, object] = {"sub": sub, "role": Role(role).value}
+    now = datetime.now(UTC)
+    claims["iat"] = int(now.timestamp())
+    if ttl is not None:
+        claims["exp"] = int((now + ttl).timestamp())
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def decode_token(secret: str, token: str) -> Actor:
+    try:
+        # Pinning the algorithm list refuses `alg: none` and key-confusion tokens.
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "role"]})
+        if not claims["sub"]:
+            raise InvalidToken("empty subject")
+        return Actor(user_id=claims["sub"], role=claims["role"])
+    except (jwt.InvalidTokenError, ValidationError) as err:
+        raise InvalidToken(str(err).splitlines()[0]) from err
+
+
+def can_see(actor: Actor, client_id: str, expert_id: str) -> bool:
+    return actor.role is Role.OPERATOR or actor.user_id in (client_id, expert_id)

@@ -1,0 +1,126 @@
+"""Contracts: open one (fixed or hourly), read it with its milestones and weeks, add a
+milestone, close it (C1, C2), change an hourly contract's card (H7)."""
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+from uuid import uuid4
+
+from fastapi import APIRouter, Path, Request
+
+from api import workflow_calls
+from api.auth import can_see
+from api.deps import ActorDep, ClientDep, SettingsDep
+from api.errors import Problem, forbidden, not_found
+from api.idempotency import IdempotentRoute, operation_id
+from api.schemas import (
+    CloseBody,
+    ContractDetail,
+    NewContract,
+    NewMilestone,
+    PaymentMethodBody,
+)
+from escrow.models import (
+    AddMilestone,
+    CloseContract,
+    ContractInput,
+    ContractView,
+    MilestoneView,
+    Role,
+    SetPaymentMethod,
+)
+from escrow.policy import preset
+
+router = APIRouter(tags=["contracts"], route_class=IdempotentRoute)
+ContractPath = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+async def detail(client: ClientDep, contract: ContractView) -> ContractDetail:
+    """The contract with each milestone's full state, read from its own workflow."""
+    milestones = await asyncio.gather(
+        *(workflow_calls.milestone_state(client, m) for m in contract.milestone_ids)
+    )
+    return ContractDetail.of(contract, list(milestones))
+
+
+@router.post("/contracts", status_code=201, response_model=ContractDetail, summary="Open a contract (M1, H1)")
+async def open_contract(
+    body: NewContract, actor: ActorDep, client: ClientDep, settings: SettingsDep, request: Request
+) -> ContractDetail:
+    if actor.role is not Role.CLIENT:
+        raise forbidden("only a client may open a contract")
+    if body.expert_id == actor.user_id:
+        raise Problem(422, "a contract needs an expert other than its client", slug="validation")
+    """A fixed-rate contract agrees milestones (M1); an hourly one (`hourly_rate`, an
+    optional `weekly_limit_hours` and the client's card in `payment_method`) opens a
+    billing week by itself every Monday 00:00 UTC and bills the week before (H1, H2)."""
+    contract = ContractInput(
+        # Under an Idempotency-Key the id is derived from it, so a retry finds the
+        # contract its first attempt started instead of opening a second one.
+        contract_id=operation_id(request) or uuid4().hex,
+        client_id=actor.user_id,
+        expert_id=body.expert_id,
+        type=body.type,
+        currency=body.currency,
+        hourly_rate=body.hourly_rate,
+        weekly_limit_hours=body.weekly_limit_hours,
+        payment_method=body.payment_method,
+        policy=preset(body.policy or settings.policy_name),
+    )
+    view = await workflow_calls.start_contract(client, contract, settings.task_queue)
+    return ContractDetail.of(view, [])
+
+
+@router.get(
+    "/contracts/{contract_id}", response_model=ContractDetail,
+    summary="A contract with its milestones or billing weeks and escrow total",
+)
+async def read_contract(contract_id: ContractPath, actor: ActorDep, client: ClientDep) -> ContractDetail:
+    contract = await workflow_calls.contract_state(client, contract_id)
+    if not can_see(actor, contract.client_id, contract.expert_id):
+        raise not_found(f"no contract {contract_id}")
+    return await detail(client, contract)
+
+
+@router.post(
+    "/contracts/{contract_id}/milestones", status_code=201, response_model=MilestoneView,
+    summary="Add a milestone: agreed from the client, a proposal from the expert (M1, M8)",
+)
+async def add_milestone(
+    contract_id: ContractPath, body: NewMilestone, actor: ActorDep, client: ClientDep, request: Request
+) -> MilestoneView:
+    command = AddMilestone(actor=actor, **body.model_dump())
+    return await workflow_calls.add_milestone(client, contract_id, command, operation_id(request))
+
+
+@router.post("/contracts/{contract_id}/close", response_model=ContractDetail, summary="Close the contract (C1, C2)")
+async def close_contract(
+    contract_id: ContractPath, actor: ActorDep, client: ClientDep, request: Request, body: CloseBody | None = None
+) -> ContractDetail:
+    """Either party closes. Unfunded milestones are cancelled; unreleased escrow is
+    released to the expert (`remainder: release`, the client only) or returned to the
+    client by refund request (`refund`, R); an expert who closes always gives it back.
+    Open billing weeks bill what was logged and finish their review. The contract is
+    `closing` until all its money has moved, then `closed`, flagged `zero_pay` when the
+    expert got nothing (C2)."""
+    command = CloseContract(actor=actor, remainder=body.remainder if body else None)
+    view = await workflow_calls.contract_command(
+        client, contract_id, workflow_calls.CLOSE_CONTRACT, command, operation_id(request)
+    )
+    return await detail(client, view)
+
+
+@router.post(
+    "/contracts/{contract_id}/payment-method", response_model=ContractDetail,
+    summary="Set the hourly contract's card (H2, H7)",
+)
+async def set_payment_method(
+    contract_id: ContractPath, body: PaymentMethodBody, actor: ActorDep, client: ClientDep, request: Request
+) -> ContractDetail:
+    """The client's card for the weekly charges. A week whose charge is failing tries the
+    new card at once, and a successful charge lifts the hold (H7)."""
+    command = SetPaymentMethod(actor=actor, payment_method=body.payment_method)
+    view = await workflow_calls.contract_command(
+        client, contract_id, workflow_calls.SET_PAYMENT_METHOD, command, operation_id(request)
+    )
+    return await detail(client, view)

@@ -1,0 +1,26 @@
+"""GET /v1/users/{id}/balance: that user or an operator."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from api.deps import ActorDep, SessionsDep
+from api.errors import forbidden
+from api.idempotency import IdempotentRoute
+from api.schemas import Balance
+from escrow.db.ledger import user_balance
+from escrow.models import Role
+
+router = APIRouter(tags=["users"], route_class=IdempotentRoute)
+UserPath = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+@router.get("/users/{user_id}/balance", response_model=Balance)
+def balance(user_id: UserPath, actor: ActorDep, sessions: SessionsDep) -> Balance:
+    if actor.role is not Role.OPERATOR and actor.user_id != user_id:
+        raise forbidden("a balance is visible to its user and operators only")
+    with sessions() as session:
+        figures = user_balance(session, user_id)
+    # The ledger holds one currency today (escrow.money.CURRENCIES).
+    return Balance.model_validate({"user_id": user_id, "currency": "USD", **figures})

@@ -1,0 +1,246 @@
+"""Request bodies and the responses that are not a workflow's own view.
+
+Bodies forbid unknown fields: a misspelt `ammount` must not silently mean "release
+everything". Amounts are StrictInt cents, so 25.0, "2500" and true are refused.
+"""
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
+
+from escrow.models import (
+    ContractType,
+    ContractView,
+    EntryKind,
+    MilestoneView,
+    Remainder,
+    TimeEntry,
+)
+from escrow.money import CURRENCIES
+from escrow.policy import PRESETS
+
+# Bounded to what a JavaScript client reads back exactly (2**53 - 1).
+Cents = Annotated[StrictInt, Field(gt=0, le=9_007_199_254_740_991, description="integer minor units")]
+UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(max_length=5000)]
+RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+# A split of a disputed amount may give the client nothing: 0 is an amount here.
+CentsToClient = Annotated[
+    StrictInt,
+    Field(ge=0, le=9_007_199_254_740_991, description="integer minor units to the client; the expert gets the rest"),
+]
+# H1: an entry lasts at most the week it belongs to.
+Minutes = Annotated[StrictInt, Field(gt=0, le=7 * 24 * 60, description="whole minutes")]
+Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _known_currency(code: str) -> str:
+    if code not in CURRENCIES:
+        raise ValueError(f"currency must be one of {', '.join(sorted(CURRENCIES))}")
+    return code
+
+
+def _known_policy(name: str) -> str:
+    if name not in PRESETS:
+        raise ValueError(f"policy must be one of {', '.join(sorted(PRESETS))}")
+    return name
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; the ledger writes them in UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+Currency = Annotated[str, AfterValidator(_known_currency)]
+PolicyName = Annotated[str, AfterValidator(_known_policy)]
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+def _caller_instant(moment: datetime) -> datetime:
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the instant is out of range") from None
+    if not 1970 <= moment.year < 3000:
+        raise ValueError("the instant must fall between the years 1970 and 2999")
+    return moment
+
+
+# A moment given by a caller must say its offset: "09:00" alone is no instant.
+AwareUtc = Annotated[AwareDatetime, AfterValidator(_caller_instant)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NewContract(Body):
+    expert_id: UserId
+    type: ContractType
+    currency: Currency
+    hourly_rate: Cents | None = Field(None, description="cents per hour; required for an hourly contract (H1)")
+    weekly_limit_hours: Annotated[StrictInt, Field(gt=0, le=168)] | None = Field(
+        None, description="hourly only: the most hours the expert may log in a billing week"
+    )
+    payment_method: Token | None = Field(
+        None, description="hourly only: the client's card token, charged every Monday for the week before (H2, H7)"
+    )
+    policy: PolicyName | None = Field(None, description="policy preset; the deployment's ESCROW_POLICY if absent")
+
+    @model_validator(mode="after")
+    def _rate_matches_type(self) -> NewContract:
+        # A workflow start has no validator to refuse with, so the shape is checked here.
+        if (self.type is ContractType.HOURLY) != (self.hourly_rate is not None):
+            raise ValueError("hourly_rate is required for an hourly contract and only for one")
+        if self.type is not ContractType.HOURLY and (self.weekly_limit_hours or self.payment_method):
+            raise ValueError("weekly_limit_hours and payment_method are for hourly contracts only")
+        return self
+
+
+class NewMilestone(Body):
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    amount: Cents
+    due_date: date | None = None
+    description: Text | None = None
+
+
+class FundBody(Body):
+    card_authenticated: StrictBool
+
+
+class SubmitBody(Body):
+    message: Text | None = None
+
+
+class ReleaseBody(Body):
+    amount: Cents | None = Field(None, description="part to release; all of the escrow if absent")
+
+
+class RevisionBody(Body):
+    message: Annotated[str, StringConstraints(min_length=1, max_length=5000)]
+
+
+class CloseBody(Body):
+    remainder: Remainder | None = Field(
+        None,
+        description="what happens to unreleased escrow (C1): `release` to the expert or `refund` by refund "
+        "request; required from a client whose milestones still hold escrow. An expert always refunds.",
+    )
+
+
+class PaymentMethodBody(Body):
+    payment_method: Token = Field(description="the client's card token (H7: tried at once if a charge is failing)")
+
+
+class RefundRequestBody(Body):
+    amount: Cents
+    message: Text | None = None
+
+
+class AnswerBody(Body):
+    message: Text | None = None
+
+
+class EscalateBody(Body):
+    reason: Text | None = Field(None, description="the dispute's reason; 'Refund request declined' if absent")
+
+
+class DisputeBody(Body):
+    amount: Cents = Field(description="the disputed part of the escrow, frozen while the dispute is open (D1)")
+    reason: RequiredText
+
+
+class RespondBody(Body):
+    message: RequiredText
+
+
+class OfferBody(Body):
+    amount_to_client: CentsToClient
+
+
+class RecommendationBody(Body):
+    amount_to_client: CentsToClient
+
+
+class EvidenceBody(Body):
+    text: RequiredText
+
+
+class VerdictBody(Body):
+    amount_to_client: CentsToClient
+    note: Text | None = None
+
+
+class NewTimeEntry(Body):
+    started_at: AwareUtc = Field(description="when the work started, with its UTC offset; it picks the billing week")
+    minutes: Minutes
+    kind: EntryKind = Field(description="`tracked` needs activity `evidence`; only tracked time can be disputed (H5)")
+    memo: Text | None = None
+    evidence: dict[str, Any] | None = None
+
+
+class TimeEntryChange(Body):
+    started_at: AwareUtc | None = None
+    minutes: Minutes | None = None
+    memo: Text | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> TimeEntryChange:
+        if self.started_at is None and self.minutes is None and self.memo is None:
+            raise ValueError("name at least one of started_at, minutes, memo")
+        return self
+
+
+class HoursDisputeBody(Body):
+    entry_ids: Annotated[list[Token], Field(min_length=1, max_length=1000)]
+    reason: RequiredText
+
+
+class TimeEntryView(TimeEntry):
+    """A time entry with where it belongs."""
+
+    contract_id: str
+    week: str
+
+
+class ContractDetail(ContractView):
+    """The contract's view with each milestone's full state, read from the milestone's
+    own workflow: fresher than the summaries the contract is sent after each change,
+    so a client reads its own release at once. `escrow_total` sums these."""
+
+    milestones: list[MilestoneView]  # type: ignore[assignment]
+
+    @classmethod
+    def of(cls, contract: ContractView, milestones: list[MilestoneView]) -> ContractDetail:
+        own = contract.model_dump(exclude={"milestones", *ContractView.model_computed_fields})
+        return cls(**own, milestones=milestones)
+
+
+class PendingFunds(BaseModel):
+    amount: int
+    available_at: UtcDatetime
+    transfer_id: str
+
+
+class Balance(BaseModel):
+    user_id: str
+    currency: str
+    available: int
+    pending: list[PendingFunds]
+    in_escrow: int
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    temporal: str

@@ -1,0 +1,32 @@
+"""Print a bearer token: `python -m api.token --sub alice --role client [--ttl 3600]`.
+
+Signs with ESCROW_JWT_SECRET, the secret the API checks against.
+"""
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+
+from api.auth import issue_token
+from escrow.models import Role
+from escrow.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m api.token", description=__doc__.splitlines()[0])
+    parser.add_argument("--sub", required=True, help="the user id")
+    parser.add_argument("--role", required=True, choices=[r.value for r in Role])
+    parser.add_argument("--ttl", type=int, default=3600, help="seconds until expiry; 0 for none")
+    args = parser.parse_args(argv)
+    if args.ttl < 0:
+        parser.error("--ttl must be 0 or more")
+    secret = Settings().jwt_secret
+    if not secret:
+        parser.error("ESCROW_JWT_SECRET is not set")
+    ttl = timedelta(seconds=args.ttl) if args.ttl else None
+    print(issue_token(secret, args.sub, Role(args.role), ttl))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
