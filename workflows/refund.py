@@ -82,7 +82,7 @@ class RefundRequestWorkflow:
             assert deadline is not None
             try:
                 await workflow.wait_condition(
-                    lambda: self._view.deadline_at != deadline or self._view.decided_at is not None,
+                    lambda d=deadline: self._view.deadline_at != d or self._view.decided_at is not None,
                     timeout=max(deadline - workflow.now(), timedelta(0)),
                 )
             except asyncio.TimeoutError:
