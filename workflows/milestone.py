@@ -607,6 +607,8 @@ class MilestoneWorkflow:
         claim = self._view.claim(cmd.refund_id)
         if claim is None or claim.kind != ClaimKind.REFUND:
             raise refuse(Refusal.NOT_FOUND, "no such refund request on this milestone")
+        if claim.status == ClaimStatus.OPEN:
+            raise refuse(Refusal.CONFLICT, "this refund request has no decline on this milestone yet; escalate once it is declined")
         if claim.status != ClaimStatus.DECLINED:
             raise refuse(Refusal.CONFLICT, f"only a declined refund request can be escalated; this one is {claim.status}")
         if claim.escalate_until and workflow.now() >= claim.escalate_until:
