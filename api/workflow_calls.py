@@ -37,6 +37,7 @@ from escrow.models import (
     RefundView,
     TimeEntry,
 )
+from workflows import ids
 
 CONTRACT_WORKFLOW = "ContractWorkflow"
 STATE_QUERY = "state"
@@ -71,25 +72,6 @@ class Command(Protocol):
     actor: Actor
 
 
-def contract_workflow_id(contract_id: str) -> str:
-    return f"contract:{contract_id}"
-
-
-def milestone_workflow_id(milestone_id: str) -> str:
-    return f"milestone:{milestone_id}"
-
-
-def refund_workflow_id(refund_id: str) -> str:
-    return f"refund:{refund_id}"
-
-
-def dispute_workflow_id(dispute_id: str) -> str:
-    return f"dispute:{dispute_id}"
-
-
-def week_workflow_id(contract_id: str, week: str) -> str:
-    # The same id as workflows.hourly_week.week_workflow_id (tests hold them equal).
-    return f"hourly-week:{contract_id}:{week}"
 
 
 def _refusal(err: WorkflowUpdateFailedError) -> Problem:
@@ -125,7 +107,7 @@ def _answers(what: str) -> Iterator[None]:
 
 
 async def start_contract(client: Client, contract: ContractInput, task_queue: str) -> ContractView:
-    workflow_id = contract_workflow_id(contract.contract_id)
+    workflow_id = ids.contract(contract.contract_id)
     with _answers(f"contract {contract.contract_id}"):
         try:
             await client.start_workflow(CONTRACT_WORKFLOW, contract, id=workflow_id, task_queue=task_queue)
@@ -140,24 +122,24 @@ async def _query(client: Client, workflow_id: str, what: str, view: type[View]) 
 
 
 async def contract_state(client: Client, contract_id: str) -> ContractView:
-    return await _query(client, contract_workflow_id(contract_id), f"contract {contract_id}", ContractView)
+    return await _query(client, ids.contract(contract_id), f"contract {contract_id}", ContractView)
 
 
 async def milestone_state(client: Client, milestone_id: str) -> MilestoneView:
-    return await _query(client, milestone_workflow_id(milestone_id), f"milestone {milestone_id}", MilestoneView)
+    return await _query(client, ids.milestone(milestone_id), f"milestone {milestone_id}", MilestoneView)
 
 
 async def refund_state(client: Client, refund_id: str) -> RefundView:
-    return await _query(client, refund_workflow_id(refund_id), f"refund request {refund_id}", RefundView)
+    return await _query(client, ids.refund(refund_id), f"refund request {refund_id}", RefundView)
 
 
 async def dispute_state(client: Client, dispute_id: str) -> DisputeView:
-    return await _query(client, dispute_workflow_id(dispute_id), f"dispute {dispute_id}", DisputeView)
+    return await _query(client, ids.dispute(dispute_id), f"dispute {dispute_id}", DisputeView)
 
 
 async def week_state(client: Client, contract_id: str, week: str) -> HourlyWeekView:
     what = f"billing week {week} of contract {contract_id}"
-    return await _query(client, week_workflow_id(contract_id, week), what, HourlyWeekView)
+    return await _query(client, ids.week(contract_id, week), what, HourlyWeekView)
 
 
 async def _update(
@@ -197,7 +179,7 @@ async def _update(
 
 async def add_milestone(client: Client, contract_id: str, command: Command, update_id: str | None) -> MilestoneView:
     return await _update(
-        client, contract_workflow_id(contract_id), f"contract {contract_id}", ADD_MILESTONE, command, update_id,
+        client, ids.contract(contract_id), f"contract {contract_id}", ADD_MILESTONE, command, update_id,
         MilestoneView, ContractView,
     )
 
@@ -206,7 +188,7 @@ async def contract_command(
     client: Client, contract_id: str, update: str, command: Command, update_id: str | None
 ) -> ContractView:
     return await _update(
-        client, contract_workflow_id(contract_id), f"contract {contract_id}", update, command, update_id,
+        client, ids.contract(contract_id), f"contract {contract_id}", update, command, update_id,
         ContractView, ContractView,
     )
 
@@ -215,7 +197,7 @@ async def milestone_command(
     client: Client, milestone_id: str, update: str, command: Command, update_id: str | None
 ) -> MilestoneView:
     return await _update(
-        client, milestone_workflow_id(milestone_id), f"milestone {milestone_id}", update, command, update_id,
+        client, ids.milestone(milestone_id), f"milestone {milestone_id}", update, command, update_id,
         MilestoneView, MilestoneView,
     )
 
@@ -225,7 +207,7 @@ async def milestone_claim(
 ) -> Claim:
     """A milestone update that opens a refund request or a dispute and answers its claim."""
     return await _update(
-        client, milestone_workflow_id(milestone_id), f"milestone {milestone_id}", update, command, update_id,
+        client, ids.milestone(milestone_id), f"milestone {milestone_id}", update, command, update_id,
         Claim, MilestoneView,
     )
 
@@ -237,7 +219,7 @@ async def refund_command(
     client: Client, refund_id: str, update: str, command: Command, update_id: str | None
 ) -> RefundView:
     return await _update(
-        client, refund_workflow_id(refund_id), f"refund request {refund_id}", update, command, update_id,
+        client, ids.refund(refund_id), f"refund request {refund_id}", update, command, update_id,
         RefundView, RefundView,
     )
 
@@ -246,7 +228,7 @@ async def dispute_command(
     client: Client, dispute_id: str, update: str, command: Command, update_id: str | None
 ) -> DisputeView:
     return await _update(
-        client, dispute_workflow_id(dispute_id), f"dispute {dispute_id}", update, command, update_id,
+        client, ids.dispute(dispute_id), f"dispute {dispute_id}", update, command, update_id,
         DisputeView, DisputeView,
     )
 
@@ -264,7 +246,7 @@ async def week_command(
     result: type[Result],
     missing: Callable[[], Awaitable[None]] | None = None,
 ) -> Result:
-    workflow_id = week_workflow_id(contract_id, week)
+    workflow_id = ids.week(contract_id, week)
     what = f"billing week {week} of contract {contract_id}"
     return await _update(client, workflow_id, what, update, command, update_id, result, HourlyWeekView, missing)
 

@@ -41,9 +41,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from escrow.models.hourly import HourlyWeekInput
     from escrow.money import format_cents
+    from workflows import ids, steps
     from workflows import search_attributes as sa
-    from workflows import steps
-    from workflows.hourly_week import HourlyWeekWorkflow, week_workflow_id
+    from workflows.hourly_week import HourlyWeekWorkflow
     from workflows.milestone import MilestoneWorkflow, initial_view
 
 
@@ -142,7 +142,7 @@ class ContractWorkflow:
                 payment_method=self._payment_method,
                 policy=self._input.policy,
             ),
-            id=week_workflow_id(v.id, week),
+            id=ids.week(v.id, week),
             # A week's escrow outlives any one run of its contract's workflow.
             parent_close_policy=ParentClosePolicy.ABANDON,
             static_summary=f"Billing week {week} of hourly contract {v.id} at {format_cents(v.hourly_rate, v.currency)}/h",
@@ -187,7 +187,7 @@ class ContractWorkflow:
         await workflow.start_child_workflow(
             MilestoneWorkflow.run,
             milestone,
-            id=f"milestone:{milestone_id}",
+            id=ids.milestone(milestone_id),
             # A milestone's escrow outlives any one run of its contract's workflow.
             parent_close_policy=ParentClosePolicy.ABANDON,
             static_summary=f"Milestone '{milestone.title}' {format_cents(cmd.amount, v.currency)} of contract {v.id}",
@@ -233,7 +233,7 @@ class ContractWorkflow:
         order = CloseMilestone(actor=cmd.actor, remainder=remainder)
         for m in self._view.milestones:
             if not m.finished:
-                await workflow.get_external_workflow_handle(f"milestone:{m.id}").signal(MilestoneWorkflow.close, order)
+                await workflow.get_external_workflow_handle(ids.milestone(m.id)).signal(MilestoneWorkflow.close, order)
         for w in self._open_weeks():
             # The week bills what was logged and runs its review and hold as usual.
             await self._week(w).signal(HourlyWeekWorkflow.contract_ended, workflow.now())
@@ -321,7 +321,7 @@ class ContractWorkflow:
         return [w for w in self._view.weeks if not w.finished]
 
     def _week(self, summary: WeekSummary):  # type: ignore[no-untyped-def]
-        return workflow.get_external_workflow_handle(week_workflow_id(self._view.id, summary.week))
+        return workflow.get_external_workflow_handle(ids.week(self._view.id, summary.week))
 
     async def _close_when_settled(self) -> None:
         v = self._view

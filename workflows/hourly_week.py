@@ -56,15 +56,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from escrow.money import format_cents
     from escrow.payments import ChargeOutcome, ChargeRequest, ChargeResult
+    from workflows import ids, steps
     from workflows import search_attributes as sa
-    from workflows import steps
 
 # A gateway that stays unreachable this long counts as one failed charge (H7).
 CHARGE_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=30))
-
-
-def week_workflow_id(contract_id: str, week: str) -> str:
-    return f"hourly-week:{contract_id}:{week}"
 
 
 def when(moment: datetime | None) -> str:
@@ -79,7 +75,7 @@ class HourlyWeekWorkflow:
         self._policy = input.policy
         cal = BillingWeek.of(input.week)
         self._view = HourlyWeekView(
-            id=week_workflow_id(input.contract_id, input.week),
+            id=ids.week(input.contract_id, input.week),
             contract_id=input.contract_id,
             client_id=input.client_id,
             expert_id=input.expert_id,
@@ -356,7 +352,7 @@ class HourlyWeekWorkflow:
                     reason=cmd.reason,
                     policy=self._policy,
                 ),
-                id=f"dispute:{dispute_id}",
+                id=ids.dispute(dispute_id),
                 result_type=DisputeOutcome,
                 static_summary=f"Dispute over {format_cents(amount, v.currency)} of hours in week {v.week}",
             )
@@ -586,7 +582,7 @@ class HourlyWeekWorkflow:
         if summary == self._reported:
             return
         self._reported = summary
-        await steps.tell(f"contract:{v.contract_id}", "week_changed", summary)
+        await steps.tell(ids.contract(v.contract_id), "week_changed", summary)
 
     def _publish(self) -> None:
         v = self._view

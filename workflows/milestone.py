@@ -58,8 +58,8 @@ with workflow.unsafe.imports_passed_through():
         TransferSpec,
     )
     from escrow.money import format_cents
+    from workflows import ids, steps
     from workflows import search_attributes as sa
-    from workflows import steps
     from workflows.refund import RefundRequestWorkflow
 
 UNFUNDED = (MilestoneStatus.PROPOSED, MilestoneStatus.AGREED, MilestoneStatus.FUNDING_PENDING)
@@ -439,7 +439,7 @@ class MilestoneWorkflow:
                 needs_operator=needs_operator,
                 policy=self._policy,
             ),
-            id=f"refund:{refund_id}",
+            id=ids.refund(refund_id),
             static_summary=f"Refund request of {format_cents(amount, v.currency)} on milestone '{v.title}'",
         )
         claim = Claim(
@@ -665,7 +665,7 @@ class MilestoneWorkflow:
                 reason=reason,
                 policy=self._policy,
             ),
-            id=f"dispute:{dispute_id}",
+            id=ids.dispute(dispute_id),
             result_type=DisputeOutcome,
             static_summary=f"Dispute over {format_cents(amount, v.currency)} of milestone '{v.title}'",
         )
@@ -909,7 +909,7 @@ class MilestoneWorkflow:
         if summary == self._reported:
             return
         self._reported = summary
-        await steps.tell(f"contract:{v.contract_id}", "milestone_changed", summary)
+        await steps.tell(ids.contract(v.contract_id), "milestone_changed", summary)
 
     def _publish(self) -> None:
         """Search attributes and current details for operators in the Web UI."""

@@ -22,7 +22,7 @@ from tests.api.support import (
     claim_of,
     poll,
 )
-from workflows.hourly_week import week_workflow_id
+from workflows import ids
 
 pytestmark = pytest.mark.usefixtures("worker")
 RATE = 6_000  # USD 60.00 an hour: a minute is a dollar
@@ -69,12 +69,6 @@ async def opened(api, contract_id: str, week: BillingWeek, headers) -> dict:
     return await poll(
         api, f"/v1/contracts/{contract_id}/weeks/{week.week}", headers, lambda w: True, f"week {week.week} to open"
     )
-
-
-def test_the_api_names_week_workflows_as_the_workflows_do():
-    from api.workflow_calls import week_workflow_id as api_id
-
-    assert api_id("c-1", "2026-W47") == week_workflow_id("c-1", "2026-W47")
 
 
 @pytest.mark.rules("H1", "H3")
@@ -229,7 +223,7 @@ async def test_the_client_disputes_tracked_hours_only_in_its_review(api, env):
         6_000,
         cid,
     )
-    assert dispute["owner_workflow_id"] == week_workflow_id(cid, week.week)
+    assert dispute["owner_workflow_id"] == ids.week(cid, week.week)
 
     # D8: the same dispute workflow; the expert accepts and the week refunds the hour.
     accepted = await api.post(f"/v1/disputes/{dispute['id']}/accept", headers=parties.expert)
