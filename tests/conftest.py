@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -23,6 +24,13 @@ from escrow.temporal import ensure_search_attributes
 from worker import build_worker
 
 SCRIPTS = Path(sysconfig.get_path("scripts"))
+
+# The test server does not advertise every capability of a real server; the SDK core
+# warns about it at each worker start. Only errors are worth a line in test output.
+Runtime.set_default(
+    Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")))),
+    error_if_already_set=False,
+)
 TASK_QUEUE = "escrow-test"
 
 
