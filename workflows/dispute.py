@@ -15,7 +15,7 @@ Every stage that waits on someone has a deadline (D7), held in the view as
     4 ARBITRATION      an operator's verdict (D5)            overdue: operators reminded
 
 Commands are Updates whose validators refuse without writing anything. Handlers run one
-at a time (`_turn`) and re-check, because the state may have moved (a timer, another
+at a time (`steps.Turns`) and re-check, because the state may have moved (a timer, another
 command) between validation and the handler's turn. A party's deadline is checked
 against the workflow's clock, not its status: a command that arrives after the deadline
 is refused even when the timer's own step has not been written yet.
@@ -23,8 +23,6 @@ is refused even when the timer's own step has not been written yet.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -153,10 +151,9 @@ class DisputeWorkflow:
         self._input = input
         self._policy = input.policy
         self._view = initial_view(input, workflow.now())
-        self._lock = asyncio.Lock()
+        self._turns = steps.Turns()
         self._step = 0
         self._changed = False
-        self._filed = False
 
     # ------------------------------------------------------------------ run
 
@@ -166,7 +163,7 @@ class DisputeWorkflow:
             raise refuse(Refusal.INVALID, "a dispute names a positive amount and a client or expert claimant")
         self._publish()  # operators find the case at once, not after the first write
         await self._file()
-        self._filed = True
+        self._turns.open()
         while self._view.outcome is None:
             deadline = self._view.deadline_at
             assert deadline is not None  # every open stage has one (D7)
@@ -177,20 +174,11 @@ class DisputeWorkflow:
                 )
             except asyncio.TimeoutError:
                 pass
-            async with self._lock:
+            async with self._turns.lock:
                 await self._fire_due()
         await workflow.wait_condition(workflow.all_handlers_finished)
         assert self._view.outcome is not None
         return self._view.outcome
-
-    @asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        """A command's turn: one at a time, and only after the filing is written. An
-        update can reach the workflow in its first task, before `run` has started; its
-        step must follow the filing's, not race it."""
-        await workflow.wait_condition(lambda: self._filed)
-        async with self._lock:
-            yield
 
     async def _file(self) -> None:
         v = self._view
@@ -248,7 +236,7 @@ class DisputeWorkflow:
 
     @workflow.update
     async def accept(self, cmd: PartyCommand) -> DisputeView:
-        async with self._turn():
+        async with self._turns.command():
             self._check_answer(cmd)
             v = self._view
             await self._resolve(self._all_to(v.claimant), Resolution.ACCEPTED, cmd.actor, f"the {v.respondent} accepted the claim")
@@ -260,7 +248,7 @@ class DisputeWorkflow:
 
     @workflow.update
     async def respond(self, cmd: Respond) -> DisputeView:
-        async with self._turn():
+        async with self._turns.command():
             self._check_respond(cmd)
             v = self._view
             view = v.model_copy(update=stage_fields(self._input, DisputeStatus.NEGOTIATION, workflow.now()))
@@ -295,7 +283,7 @@ class DisputeWorkflow:
 
     @workflow.update
     async def make_offer(self, cmd: MakeOffer) -> DisputeView:
-        async with self._turn():
+        async with self._turns.command():
             self._check_make_offer(cmd)
             v = self._view
             by = cmd.actor.role
@@ -322,7 +310,7 @@ class DisputeWorkflow:
 
     @workflow.update
     async def accept_offer(self, cmd: AcceptOffer) -> DisputeView:
-        async with self._turn():
+        async with self._turns.command():
             offer = self._check_accept_offer(cmd)
             v = self._view
             offers = [o.model_copy(update={"accepted": True}) if o.id == offer.id else o for o in v.offers]
@@ -356,7 +344,7 @@ class DisputeWorkflow:
 
     @workflow.update
     async def recommend(self, cmd: Recommend) -> DisputeView:
-        async with self._turn():
+        async with self._turns.command():
             self._check_recommend(cmd)
             v = self._view
             # A new recommendation replaces the old one, and with it every answer to it.
@@ -384,7 +372,7 @@ class DisputeWorkflow:
 
     @workflow.update
     async def accept_recommendation(self, cmd: PartyCommand) -> DisputeView:
-        async with self._turn():
+        async with self._turns.command():
             recommendation = self._check_answer_recommendation(cmd)
             role = cmd.actor.role
             answered = recommendation.model_copy(update={"accepted_by": [*recommendation.accepted_by, role]})
@@ -411,7 +399,7 @@ class DisputeWorkflow:
 
     @workflow.update
     async def reject_recommendation(self, cmd: PartyCommand) -> DisputeView:
-        async with self._turn():
+        async with self._turns.command():
             recommendation = self._check_answer_recommendation(cmd)
             role = cmd.actor.role
             answered = recommendation.model_copy(update={"rejected_by": [*recommendation.rejected_by, role]})
@@ -444,7 +432,7 @@ class DisputeWorkflow:
 
     @workflow.update
     async def pay_fee(self, cmd: PartyCommand) -> DisputeView:
-        async with self._turn():
+        async with self._turns.command():
             self._check_pay_fee(cmd)
             await self._pay_fee(cmd.actor)
             return self._view
@@ -493,7 +481,7 @@ class DisputeWorkflow:
 
     @workflow.update
     async def submit_evidence(self, cmd: SubmitEvidence) -> DisputeView:
-        async with self._turn():
+        async with self._turns.command():
             self._check_evidence(cmd)
             v = self._view
             evidence = Evidence(by=cmd.actor.role, text=cmd.text, at=workflow.now())
@@ -521,7 +509,7 @@ class DisputeWorkflow:
 
     @workflow.update
     async def verdict(self, cmd: Verdict) -> DisputeView:
-        async with self._turn():
+        async with self._turns.command():
             self._check_verdict(cmd)
             await self._resolve(
                 cmd.amount_to_client, Resolution.VERDICT, cmd.actor, "the dispute team's verdict", data={"note": cmd.note}

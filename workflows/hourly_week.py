@@ -15,8 +15,6 @@ daily; while it fails the contract is on hold (H7).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -94,10 +92,7 @@ class HourlyWeekWorkflow:
         )
         self._payment_method = input.payment_method
         self._on_hold = False
-        self._lock = asyncio.Lock()
-        # Updates can arrive in the very first workflow task, before run() has written
-        # the opening step; they wait for it so that step cannot overwrite them.
-        self._ready = False
+        self._turns = steps.Turns()
         self._step = 0
         self._charges = 0
         self._changed = False
@@ -109,10 +104,10 @@ class HourlyWeekWorkflow:
     @workflow.run
     async def run(self, input: HourlyWeekInput) -> HourlyWeekView:
         await self._post(self._view, "week.opened", None)
-        self._ready = True
+        self._turns.open()
         while True:
             self._changed = False
-            async with self._lock:
+            async with self._turns.lock:
                 await self._fire_due()
             if self._changed:
                 continue
@@ -179,13 +174,6 @@ class HourlyWeekWorkflow:
 
     # ---------------------------------------------------------------- queries, signals
 
-    @asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        """One command at a time, and none before the opening step is written."""
-        await workflow.wait_condition(lambda: self._ready)
-        async with self._lock:
-            yield
-
     @workflow.query
     def state(self) -> HourlyWeekView:
         return self._view
@@ -211,7 +199,7 @@ class HourlyWeekWorkflow:
 
     @workflow.update
     async def log_time(self, cmd: LogTime) -> TimeEntry:
-        async with self._turn():
+        async with self._turns.command():
             self._check_log(cmd)
             entry = TimeEntry(
                 id=f"{self._view.week}-{workflow.uuid4().hex[:12]}",
@@ -237,7 +225,7 @@ class HourlyWeekWorkflow:
 
     @workflow.update
     async def edit_time(self, cmd: EditTime) -> TimeEntry:
-        async with self._turn():
+        async with self._turns.command():
             entry = self._check_edit(cmd)
             edited = entry.model_copy(
                 update={
@@ -262,7 +250,7 @@ class HourlyWeekWorkflow:
 
     @workflow.update
     async def delete_time(self, cmd: DeleteTime) -> HourlyWeekView:
-        async with self._turn():
+        async with self._turns.command():
             self._require_editable(cmd.actor)
             entry = self._entry(cmd.entry_id)
             view = self._view.model_copy(update={"entries": [e for e in self._view.entries if e.id != entry.id]})
@@ -324,7 +312,7 @@ class HourlyWeekWorkflow:
 
     @workflow.update
     async def dispute_hours(self, cmd: DisputeHours) -> Claim:
-        async with self._turn():
+        async with self._turns.command():
             entries = self._check_dispute(cmd)
             v = self._view
             amount = min(value_of(sum(e.minutes for e in entries), v.hourly_rate), v.escrow - v.frozen)
@@ -356,7 +344,7 @@ class HourlyWeekWorkflow:
                 result_type=DisputeOutcome,
                 static_summary=f"Dispute over {format_cents(amount, v.currency)} of hours in week {v.week}",
             )
-            self._watchers.append(steps.watch(handle, self._lock, lambda outcome: self._on_dispute_resolved(dispute_id, outcome)))
+            self._watchers.append(steps.watch(handle, self._turns.lock, lambda outcome: self._on_dispute_resolved(dispute_id, outcome)))
             return claim
 
     @dispute_hours.validator

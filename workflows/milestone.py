@@ -13,8 +13,6 @@ declined refund (R4) and the last day a refund can be asked for (M10).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -92,10 +90,7 @@ class MilestoneWorkflow:
         self._input = input
         self._policy = input.policy
         self._view = initial_view(input)
-        self._lock = asyncio.Lock()
-        # Updates can arrive in the very first workflow task, before run() has written
-        # the opening step; they wait for it so that step cannot overwrite them.
-        self._ready = False
+        self._turns = steps.Turns()
         self._step = 0
         self._changed = False
         # M5: which reminders of the current review window went out.
@@ -109,10 +104,10 @@ class MilestoneWorkflow:
     @workflow.run
     async def run(self, input: MilestoneInput) -> MilestoneView:
         await self._post(self._view, "milestone.created", actor=None)
-        self._ready = True
+        self._turns.open()
         while True:
             self._changed = False
-            async with self._lock:
+            async with self._turns.lock:
                 await self._fire_due()
             if self._changed:
                 continue  # one action can make another due (a claim closing frees money)
@@ -173,13 +168,6 @@ class MilestoneWorkflow:
 
     # ---------------------------------------------------------------- queries
 
-    @asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        """One command at a time, and none before the opening step is written."""
-        await workflow.wait_condition(lambda: self._ready)
-        async with self._lock:
-            yield
-
     @workflow.query
     def state(self) -> MilestoneView:
         return self._view
@@ -188,7 +176,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def accept(self, cmd: PartyCommand) -> MilestoneView:
-        async with self._turn():
+        async with self._turns.command():
             self._check_answer_proposal(cmd)
             view = self._view.model_copy(update={"status": MilestoneStatus.AGREED})
             await self._post(view, "milestone.accepted", cmd.actor)
@@ -200,7 +188,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def decline(self, cmd: PartyCommand) -> MilestoneView:
-        async with self._turn():
+        async with self._turns.command():
             self._check_answer_proposal(cmd)
             view = self._view.model_copy(update={"status": MilestoneStatus.DECLINED})
             await self._post(view, "milestone.declined", cmd.actor)
@@ -220,7 +208,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def fund(self, cmd: Fund) -> MilestoneView:
-        async with self._turn():
+        async with self._turns.command():
             self._check_fund(cmd)
             if cmd.card_authenticated:
                 await self._credit_escrow(cmd.actor)
@@ -240,7 +228,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def authenticate_funding(self, cmd: PartyCommand) -> MilestoneView:
-        async with self._turn():
+        async with self._turns.command():
             self._check_authenticate(cmd)
             await self._credit_escrow(cmd.actor)
             return self._view
@@ -273,7 +261,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def submit(self, cmd: Submit) -> MilestoneView:
-        async with self._turn():
+        async with self._turns.command():
             self._check_submit(cmd)
             now = workflow.now()
             v = self._view
@@ -324,7 +312,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def void_submission(self, cmd: PartyCommand) -> MilestoneView:
-        async with self._turn():
+        async with self._turns.command():
             self._check_void(cmd)
             await self._post(self._reopened(), "milestone.submission_voided", cmd.actor)
             return self._view
@@ -341,7 +329,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def request_revision(self, cmd: RequestRevision) -> MilestoneView:
-        async with self._turn():
+        async with self._turns.command():
             self._check_revision(cmd)
             view = self._reopened()
             view.revisions += 1
@@ -380,7 +368,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def release(self, cmd: Release) -> MilestoneView:
-        async with self._turn():
+        async with self._turns.command():
             amount = self._check_release(cmd)
             await self._pay(0, amount, cmd.actor, "milestone.released")
             return self._view
@@ -413,7 +401,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def request_refund(self, cmd: RequestRefund) -> Claim:
-        async with self._turn():
+        async with self._turns.command():
             phase, needs_operator = self._check_refund(cmd)
             return await self._start_refund(cmd.actor, cmd.amount, cmd.message, phase, needs_operator)
 
@@ -455,7 +443,7 @@ class MilestoneWorkflow:
             actor,
             data={"refund_id": refund_id, "amount": amount, "phase": phase.value},
         )
-        self._watchers.append(steps.watch(handle, self._lock, lambda outcome: self._on_refund_decided(refund_id, outcome)))
+        self._watchers.append(steps.watch(handle, self._turns.lock, lambda outcome: self._on_refund_decided(refund_id, outcome)))
         return claim
 
     @request_refund.validator
@@ -549,7 +537,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def open_dispute(self, cmd: OpenDispute) -> Claim:
-        async with self._turn():
+        async with self._turns.command():
             after_release = self._check_dispute(cmd)
             return await self._open_dispute(cmd.actor, cmd.amount, cmd.reason, after_release)
 
@@ -592,7 +580,7 @@ class MilestoneWorkflow:
 
     @workflow.update
     async def escalate_refund(self, cmd: EscalateRefund) -> Claim:
-        async with self._turn():
+        async with self._turns.command():
             claim = self._check_escalate(cmd)
             reason = cmd.reason or "Refund request declined"
             dispute = await self._open_dispute(cmd.actor, claim.amount, reason, claim.after_release, escalated=claim)
@@ -669,7 +657,7 @@ class MilestoneWorkflow:
             result_type=DisputeOutcome,
             static_summary=f"Dispute over {format_cents(amount, v.currency)} of milestone '{v.title}'",
         )
-        self._watchers.append(steps.watch(handle, self._lock, lambda outcome: self._on_dispute_resolved(dispute_id, outcome)))
+        self._watchers.append(steps.watch(handle, self._turns.lock, lambda outcome: self._on_dispute_resolved(dispute_id, outcome)))
         return claim
 
     async def _on_dispute_resolved(self, dispute_id: str, outcome: DisputeOutcome) -> None:
@@ -687,7 +675,7 @@ class MilestoneWorkflow:
     async def close(self, cmd: CloseMilestone) -> None:
         """The contract is closing: cancel what was never funded, and release or refund
         what escrow still holds and no claim has frozen."""
-        async with self._turn():
+        async with self._turns.command():
             v = self._view
             if v.status in UNFUNDED:
                 await self._post(v.model_copy(update={"status": MilestoneStatus.CANCELLED}), "milestone.cancelled", cmd.actor)

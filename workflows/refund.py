@@ -8,8 +8,6 @@ between days 181 and 365 an operator must approve as well.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from temporalio import workflow
@@ -55,10 +53,7 @@ class RefundRequestWorkflow:
             deadline_at=now + window,
             deadline_action="approve" if input.phase == RefundPhase.ESCROW else "decline",
         )
-        self._lock = asyncio.Lock()
-        # Updates can arrive in the very first workflow task, before run() has written
-        # the opening step; they wait for it so that step cannot overwrite them.
-        self._ready = False
+        self._turns = steps.Turns()
         self._step = 0
 
     @workflow.run
@@ -76,7 +71,7 @@ class RefundRequestWorkflow:
                 + ("silence approves it." if v.deadline_action == "approve" else "silence declines it.")
             },
         )
-        self._ready = True
+        self._turns.open()
         while self._view.decided_at is None:
             deadline = self._view.deadline_at
             assert deadline is not None
@@ -86,18 +81,11 @@ class RefundRequestWorkflow:
                     timeout=max(deadline - workflow.now(), timedelta(0)),
                 )
             except asyncio.TimeoutError:
-                async with self._lock:
+                async with self._turns.lock:
                     if self._view.decided_at is None and workflow.now() >= deadline:
                         await self._lapse()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._view
-
-    @asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        """One command at a time, and none before the opening step is written."""
-        await workflow.wait_condition(lambda: self._ready)
-        async with self._lock:
-            yield
 
     @workflow.query
     def state(self) -> RefundView:
@@ -107,7 +95,7 @@ class RefundRequestWorkflow:
 
     @workflow.update
     async def approve(self, cmd: RefundAnswer) -> RefundView:
-        async with self._turn():
+        async with self._turns.command():
             self._check_answer(cmd.actor)
             v = self._view
             if v.status == RefundStatus.PENDING and v.needs_operator:
@@ -127,7 +115,7 @@ class RefundRequestWorkflow:
 
     @workflow.update
     async def decline(self, cmd: RefundAnswer) -> RefundView:
-        async with self._turn():
+        async with self._turns.command():
             self._check_answer(cmd.actor)
             await self._decide(RefundStatus.DECLINED, cmd.actor, cmd.message)
             return self._view

@@ -3,7 +3,8 @@ workflow: the step number makes every id it writes unique and retry-safe."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TypeVar
 
@@ -74,3 +75,23 @@ def watch(
             await on_done(outcome)
 
     return asyncio.create_task(wait())
+
+
+class Turns:
+    """Commands on a workflow's state take turns: one at a time (a timer's action
+    included), and none before the workflow has written its opening step. An update can
+    arrive in the very first workflow task, before `run` starts; without the wait the
+    opening step would overwrite what that update did."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self._open = False
+
+    def open(self) -> None:
+        self._open = True
+
+    @asynccontextmanager
+    async def command(self) -> AsyncIterator[None]:
+        await workflow.wait_condition(lambda: self._open)
+        async with self.lock:
+            yield
