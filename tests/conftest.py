@@ -16,7 +16,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from escrow.db import ledger
+from escrow.db.check import check
 from escrow.db.engine import make_engine, make_sessionmaker
 from escrow.db.migrate import upgrade
 from escrow.db.models import Base
@@ -107,13 +107,13 @@ async def worker(client: Client, sessions: sessionmaker[Session], task_queue: st
 
 
 @pytest.fixture(autouse=True)
-def ledger_balances(request: pytest.FixtureRequest) -> Iterator[None]:
-    """L3, L4 after every test that touched the database: the sum of all balances is
-    zero and no account but `world:*` is below zero."""
+def ledger_invariants(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test that touched the database, the ledger's invariants hold
+    (`escrow ledger check`): it balances, nothing is negative, every escrow account
+    matches its milestone or week, and funded = released + refunded + escrow."""
     yield
     if "sessions" not in request.fixturenames:
         return
     with request.getfixturevalue("sessions")() as session:
-        total, negative = ledger.totals(session)
-    assert total == 0, f"ledger does not balance: sum of accounts is {total}"
-    assert negative == 0, f"{negative} accounts are below zero"
+        report = check(session)
+    assert report.clean, report.summary()
