@@ -50,6 +50,7 @@ from escrow.models.ledger import (  # noqa: F401
     TransferSpec,
 )
 from escrow.models.milestone import (  # noqa: F401
+    AwaitClaim,
     Claim,
     ClaimKind,
     ClaimStatus,

@@ -161,6 +161,13 @@ class Submit(PartyCommand):
     message: str | None = None
 
 
+class AwaitClaim(BaseModel):
+    """Wait until a claim's outcome is paid: a read after the command that decided it
+    then shows the money it moved."""
+
+    claim_id: str
+
+
 class Remainder(StrEnum):
     RELEASE = "release"
     REFUND = "refund"
