@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import update
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
@@ -27,6 +28,10 @@ from escrow.db.models import (
 from escrow.db.models import TimeEntry as TimeEntryRow
 from escrow.errors import Refusal, refuse
 from escrow.models import HourlyWeekView, Step
+
+# The database refused the data itself (a NUL, a value too long, text it can't encode)
+# or the ledger refused the transfer's terms: the same step fails the same way forever.
+NEVER_FIXED_BY_RETRY = (DataError, UnicodeEncodeError, ledger.LedgerError)
 
 
 def _insert_once(session: Session, table: type, rows: list[dict]) -> None:
@@ -156,5 +161,12 @@ class StepActivities:
                 write_step(session, step)
         except ledger.InsufficientFunds as err:
             raise refuse(Refusal.INSUFFICIENT_FUNDS, str(err)) from err
+        except NEVER_FIXED_BY_RETRY as err:
+            # Retried, it would hold its workflow's command turn for good: every later
+            # command and timer waits behind it. Refused, the update that made the step
+            # fails and the workflow goes on. A database that is down (OperationalError)
+            # is not in the list: that step waits for it.
+            activity.logger.error("the step can never be written: %s", str(err).splitlines()[0])
+            raise refuse(Refusal.INVALID, "the change can't be stored; nothing was written") from err
         if self._after_commit is not None:
             self._after_commit(step)

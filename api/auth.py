@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from escrow.models import Actor, Role
 
@@ -32,11 +33,19 @@ def decode_token(secret: str, token: str) -> Actor:
     try:
         # Pinning the algorithm list refuses `alg: none` and key-confusion tokens.
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "role"]})
-        if not claims["sub"]:
-            raise InvalidToken("empty subject")
-        return Actor(user_id=claims["sub"], role=claims["role"])
-    except (jwt.InvalidTokenError, ValidationError) as err:
+    except jwt.InvalidTokenError as err:
         raise InvalidToken(str(err).splitlines()[0]) from err
+    try:
+        # The subject becomes account names and stored ids: one the ledger could not
+        # hold must stop here, before any command carries it.
+        return Actor(user_id=claims["sub"], role=claims["role"])
+    except ValidationError as err:
+        raise InvalidToken("; ".join(_claim_error(e) for e in err.errors())) from err
+
+
+def _claim_error(error: ErrorDetails) -> str:
+    claim = "sub" if error["loc"][:1] == ("user_id",) else ".".join(str(p) for p in error["loc"])
+    return f"claim {claim}: {error['msg']}"
 
 
 def can_see(actor: Actor, client_id: str, expert_id: str) -> bool:

@@ -1,25 +1,36 @@
 """Request bodies and the responses that are not a workflow's own view.
 
 Bodies forbid unknown fields: a misspelt `ammount` must not silently mean "release
-everything". Amounts are StrictInt cents, so 25.0, "2500" and true are refused.
+everything". Amounts are StrictInt cents, so 25.0, "2500" and true are refused. What a
+text, id or amount may be is defined once, in escrow.inputs, shared with the workflow commands.
 """
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     StrictBool,
     StrictInt,
-    StringConstraints,
     model_validator,
 )
 
+from escrow.inputs import (
+    Cents,
+    CentsToClient,
+    Evidence,
+    Instant,
+    Minutes,
+    Reference,
+    RequiredText,
+    Text,
+    Title,
+    UserId,
+)
 from escrow.models import (
     ContractType,
     ContractView,
@@ -30,20 +41,6 @@ from escrow.models import (
 )
 from escrow.money import CURRENCIES
 from escrow.policy import PRESETS
-
-# Bounded to what a JavaScript client reads back exactly (2**53 - 1).
-Cents = Annotated[StrictInt, Field(gt=0, le=9_007_199_254_740_991, description="integer minor units")]
-UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(max_length=5000)]
-RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
-# A split of a disputed amount may give the client nothing: 0 is an amount here.
-CentsToClient = Annotated[
-    StrictInt,
-    Field(ge=0, le=9_007_199_254_740_991, description="integer minor units to the client; the expert gets the rest"),
-]
-# H1: an entry lasts at most the week it belongs to.
-Minutes = Annotated[StrictInt, Field(gt=0, le=7 * 24 * 60, description="whole minutes")]
-Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 def _known_currency(code: str) -> str:
@@ -63,21 +60,10 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-Currency = Annotated[str, AfterValidator(_known_currency)]
-PolicyName = Annotated[str, AfterValidator(_known_policy)]
+# The enums publish in the schema what the validators accept.
+Currency = Annotated[str, AfterValidator(_known_currency), Field(json_schema_extra={"enum": sorted(CURRENCIES)})]
+PolicyName = Annotated[str, AfterValidator(_known_policy), Field(json_schema_extra={"enum": sorted(PRESETS)})]
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
-def _caller_instant(moment: datetime) -> datetime:
-    try:
-        moment = moment.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("the instant is out of range") from None
-    if not 1970 <= moment.year < 3000:
-        raise ValueError("the instant must fall between the years 1970 and 2999")
-    return moment
-
-
-# A moment given by a caller must say its offset: "09:00" alone is no instant.
-AwareUtc = Annotated[AwareDatetime, AfterValidator(_caller_instant)]
 
 
 class Body(BaseModel):
@@ -92,7 +78,7 @@ class NewContract(Body):
     weekly_limit_hours: Annotated[StrictInt, Field(gt=0, le=168)] | None = Field(
         None, description="hourly only: the most hours the expert may log in a billing week"
     )
-    payment_method: Token | None = Field(
+    payment_method: Reference | None = Field(
         None, description="hourly only: the client's card token, charged every Monday for the week before (H2, H7)"
     )
     policy: PolicyName | None = Field(None, description="policy preset; the deployment's ESCROW_POLICY if absent")
@@ -108,7 +94,7 @@ class NewContract(Body):
 
 
 class NewMilestone(Body):
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    title: Title
     amount: Cents
     due_date: date | None = None
     description: Text | None = None
@@ -123,11 +109,11 @@ class SubmitBody(Body):
 
 
 class ReleaseBody(Body):
-    amount: Cents | None = Field(None, description="part to release; all of the escrow if absent")
+    amount: Cents = Field(description="what to release: all or part of the escrow, never implied")
 
 
 class RevisionBody(Body):
-    message: Annotated[str, StringConstraints(min_length=1, max_length=5000)]
+    message: RequiredText
 
 
 class CloseBody(Body):
@@ -139,7 +125,7 @@ class CloseBody(Body):
 
 
 class PaymentMethodBody(Body):
-    payment_method: Token = Field(description="the client's card token (H7: tried at once if a charge is failing)")
+    payment_method: Reference = Field(description="the client's card token (H7: tried at once if a charge is failing)")
 
 
 class RefundRequestBody(Body):
@@ -182,15 +168,15 @@ class VerdictBody(Body):
 
 
 class NewTimeEntry(Body):
-    started_at: AwareUtc = Field(description="when the work started, with its UTC offset; it picks the billing week")
+    started_at: Instant = Field(description="when the work started, with its UTC offset; it picks the billing week")
     minutes: Minutes
-    kind: EntryKind = Field(description="`tracked` needs activity `evidence`; only tracked time can be disputed (H5)")
+    kind: EntryKind = Field(description="`tracked` time may carry activity `evidence`; only tracked time can be disputed (H5)")
     memo: Text | None = None
-    evidence: dict[str, Any] | None = None
+    evidence: Evidence | None = None
 
 
 class TimeEntryChange(Body):
-    started_at: AwareUtc | None = None
+    started_at: Instant | None = None
     minutes: Minutes | None = None
     memo: Text | None = None
 
@@ -202,7 +188,7 @@ class TimeEntryChange(Body):
 
 
 class HoursDisputeBody(Body):
-    entry_ids: Annotated[list[Token], Field(min_length=1, max_length=1000)]
+    entry_ids: Annotated[list[Reference], Field(min_length=1, max_length=1000)]
     reason: RequiredText
 
 

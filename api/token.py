@@ -7,14 +7,25 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 
+from pydantic import TypeAdapter, ValidationError
+
 from api.auth import issue_token
+from escrow.inputs import UserId
 from escrow.models import Role
 from escrow.settings import Settings
 
 
+def _user_id(text: str) -> str:
+    # The API refuses a token whose subject is no valid user id: don't mint one.
+    try:
+        return TypeAdapter(UserId).validate_python(text)
+    except ValidationError as err:
+        raise argparse.ArgumentTypeError(err.errors()[0]["msg"].removeprefix("Value error, ")) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m api.token", description=__doc__.splitlines()[0])
-    parser.add_argument("--sub", required=True, help="the user id")
+    parser.add_argument("--sub", required=True, type=_user_id, help="the user id (1-64 letters, digits, ._@+:-)")
     parser.add_argument("--role", required=True, choices=[r.value for r in Role])
     parser.add_argument("--ttl", type=int, default=3600, help="seconds until expiry; 0 for none")
     args = parser.parse_args(argv)

@@ -17,7 +17,6 @@ import time
 import uuid
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from escrow.db import ledger
@@ -25,7 +24,7 @@ from escrow.db.engine import make_engine, make_sessionmaker
 from escrow.db.migrate import upgrade
 from escrow.models import Actor, AddMilestone, ContractInput, ContractType, Fund, Release, Role, Submit
 from escrow.policy import preset
-from escrow.temporal import ensure_search_attributes
+from escrow.temporal import data_converter, ensure_search_attributes
 from worker import build_worker
 from workflows.contract import ContractWorkflow
 from workflows.milestone import MilestoneWorkflow
@@ -41,7 +40,7 @@ async def one_milestone(client, contract_id: str, buyer: Actor, seller: Actor) -
     milestone = client.get_workflow_handle(f"milestone:{view.id}")
     await milestone.execute_update(MilestoneWorkflow.fund, Fund(actor=buyer))
     await milestone.execute_update(MilestoneWorkflow.submit, Submit(actor=seller))
-    await milestone.execute_update(MilestoneWorkflow.release, Release(actor=buyer))
+    await milestone.execute_update(MilestoneWorkflow.release, Release(actor=buyer, amount=10_000))
 
 
 async def main(milestones: int, contracts: int, database_url: str | None) -> None:
@@ -51,7 +50,7 @@ async def main(milestones: int, contracts: int, database_url: str | None) -> Non
         engine = make_engine(url)
         sessions = make_sessionmaker(engine)
         env = await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter,
             dev_server_existing_path=str(Path(sysconfig.get_path("scripts")) / "temporal"),
             dev_server_database_filename=str(Path(tmp) / "temporal.db"),
             dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"],

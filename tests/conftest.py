@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -20,7 +19,7 @@ from escrow.db.check import check
 from escrow.db.engine import make_engine, make_sessionmaker
 from escrow.db.migrate import upgrade
 from escrow.db.models import Base
-from escrow.temporal import ensure_search_attributes
+from escrow.temporal import data_converter, ensure_search_attributes
 from worker import build_worker
 
 SCRIPTS = Path(sysconfig.get_path("scripts"))
@@ -72,7 +71,7 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 
 async def start_test_server() -> WorkflowEnvironment:
     environment = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         test_server_existing_path=str(SCRIPTS / "temporal-test-server"),
     )
     await ensure_search_attributes(environment.client)

@@ -13,13 +13,13 @@ import os
 import sys
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkerConfig
 
 from activities.steps import StepActivities
 from escrow.db.engine import make_engine, make_sessionmaker
 from escrow.models import Step
+from escrow.temporal import data_converter
 from worker import build_worker
 
 CRASH_STATUS = 137
@@ -48,7 +48,7 @@ class NoStickyCache(SimplePlugin):
 
 async def main(target_host: str, namespace: str, database_url: str, task_queue: str) -> None:
     client = await Client.connect(
-        target_host, namespace=namespace, data_converter=pydantic_data_converter, plugins=[NoStickyCache()]
+        target_host, namespace=namespace, data_converter=data_converter, plugins=[NoStickyCache()]
     )
     sessions = make_sessionmaker(make_engine(database_url))
     worker = build_worker(client, sessions, task_queue, activities=StepActivities(sessions, after_commit=die_after_release))

@@ -7,7 +7,7 @@ hears that the activity finished. A fresh in-process worker then gets the retry.
 
 What makes Temporal retry: in production, the lost attempt's start-to-close timeout.
 The time-skipping test server keeps its clock locked while an activity is open, so that
-timeout passes in real time (30 s); the `timeout` case waits for it and runs only with
+timeout passes in real time (10 s, `POST_STEP_TIMEOUT`); the `timeout` case waits for it and runs only with
 ESCROW_SLOW_TESTS=1. The default `attempt-failed` case does what the timeout would, at
 once: it reports the lost attempt as failed (retryably), and Temporal retries it.
 """
@@ -194,7 +194,7 @@ async def _crash_and_recover(
     # was accepted, so its result stays pending until some worker finishes the step.
     update = await asyncio.wait_for(
         milestone.start_update(
-            MilestoneWorkflow.release, Release(actor=deal.client_actor), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+            MilestoneWorkflow.release, Release(actor=deal.client_actor, amount=AMOUNT), wait_for_stage=WorkflowUpdateStage.ACCEPTED
         ),
         WAIT,
     )

@@ -432,7 +432,7 @@ async def test_refusals_write_nothing(client, task_queue, sessions):
         (DW.respond, Respond(actor=case.client, message="I insist"), "Forbidden"),
         (DW.respond, Respond(actor=stranger, message="hello"), "Forbidden"),
         (DW.respond, Respond(actor=client_as_operator, message="hello"), "Forbidden"),
-        (DW.respond, Respond(actor=case.expert, message="  "), "Invalid"),
+        ("respond", {"actor": case.expert.model_dump(mode="json"), "message": "  "}, "Invalid"),
         (DW.make_offer, MakeOffer(actor=case.client, amount_to_client=1), "Conflict"),
         (DW.pay_fee, case.by(Role.CLIENT), "Conflict"),
     ]
@@ -445,12 +445,15 @@ async def test_refusals_write_nothing(client, task_queue, sessions):
     before = steps_written(sessions, case)
     stage_2 = [
         (DW.make_offer, MakeOffer(actor=case.client, amount_to_client=AMOUNT + 1), "Invalid"),
-        (DW.make_offer, MakeOffer(actor=case.expert, amount_to_client=-1), "Invalid"),
+        # What the Web UI or CLI could send: refused by the command's model.
+        ("make_offer", {"actor": case.expert.model_dump(mode="json"), "amount_to_client": -1}, "Invalid"),
+        ("make_offer", {"actor": case.expert.model_dump(mode="json"), "amount_to_client": "1"}, "Invalid"),
         (DW.make_offer, MakeOffer(actor=OPERATOR, amount_to_client=1), "Forbidden"),
         (DW.recommend, Recommend(actor=OPERATOR, amount_to_client=AMOUNT + 1), "Invalid"),
         (DW.accept, case.by(Role.EXPERT), "Conflict"),
         (DW.verdict, Verdict(actor=OPERATOR, amount_to_client=0), "Conflict"),
-        (DW.submit_evidence, SubmitEvidence(actor=case.client, text=""), "Invalid"),
+        ("submit_evidence", {"actor": case.client.model_dump(mode="json"), "text": ""}, "Invalid"),
+        ("submit_evidence", {"actor": case.client.model_dump(mode="json"), "text": "a\u0000b"}, "Invalid"),
     ]
     for update, command, kind in stage_2:
         assert (await refusal(do(update, command))).type == kind, (update, command)

@@ -68,7 +68,7 @@ async def test_m2_unauthenticated_card_is_pending_and_cannot_be_released(client,
     assert view.status == MilestoneStatus.FUNDING_PENDING and view.escrow == 0
     assert balance(sessions, accounts.milestone_escrow(view.id)) == 0
 
-    err = await refusal(milestone.execute_update(MW.release, Release(actor=deal.client_actor)))
+    err = await refusal(milestone.execute_update(MW.release, Release(actor=deal.client_actor, amount=30_000)))
     assert err.type == "Conflict" and "authenticated" in str(err)
     assert (await refusal(milestone.execute_update(MW.submit, Submit(actor=deal.expert_actor)))).type == "Conflict"
 
@@ -126,7 +126,7 @@ async def test_m4_client_release_before_the_deadline_wins_over_auto_release(clie
     deal, milestone = await funded(client, task_queue, 50_000)
     await milestone.execute_update(MW.submit, Submit(actor=deal.expert_actor))
     await env.sleep(timedelta(days=13, hours=23))
-    view = await milestone.execute_update(MW.release, Release(actor=deal.client_actor))
+    view = await milestone.execute_update(MW.release, Release(actor=deal.client_actor, amount=50_000))
     assert view.status == MilestoneStatus.COMPLETED
     final = await finished(env, milestone)
     assert final.released == 50_000 and len(final.holds) == 1
@@ -173,7 +173,7 @@ async def test_m6_partial_release_leaves_the_rest_in_escrow_without_auto_release
     # L4: escrow = funded - released - refunded
     assert view.escrow == view.funded - view.released - view.refunded
 
-    view = await milestone.execute_update(MW.release, Release(actor=deal.client_actor))
+    view = await milestone.execute_update(MW.release, Release(actor=deal.client_actor, amount=35_000))
     assert view.status == MilestoneStatus.COMPLETED and view.released == 60_000
     await finished(env, milestone)
     assert balance(sessions, accounts.expert_available(deal.expert_actor.user_id)) == 60_000
@@ -183,7 +183,8 @@ async def test_m6_partial_release_leaves_the_rest_in_escrow_without_auto_release
 async def test_m7_revision_reopens_and_the_next_submission_gets_a_fresh_window(client, task_queue, env):
     deal, milestone = await funded(client, task_queue)
     first = await milestone.execute_update(MW.submit, Submit(actor=deal.expert_actor))
-    err = await refusal(milestone.execute_update(MW.request_revision, RequestRevision(actor=deal.client_actor, message=" ")))
+    blank = {"actor": deal.client_actor.model_dump(mode="json"), "message": " "}
+    err = await refusal(milestone.execute_update("request_revision", blank))
     assert err.type == "Invalid"
     view = await milestone.execute_update(
         MW.request_revision, RequestRevision(actor=deal.client_actor, message="darker blue")
@@ -229,18 +230,21 @@ async def test_release_refusals_change_nothing(client, task_queue, sessions):
     mid = (await deal.state(milestone)).id
     cases = [
         (Release(actor=deal.client_actor, amount=30_001), "Conflict"),
-        (Release(actor=deal.client_actor, amount=0), "Invalid"),
-        (Release(actor=deal.client_actor, amount=-5), "Invalid"),
         (Release(actor=deal.expert_actor, amount=100), "Forbidden"),
-        (Release(actor=Actor(user_id=deal.client_actor.user_id, role=Role.OPERATOR)), "Forbidden"),
-        (Release(actor=Actor(user_id="intruder", role=Role.CLIENT)), "Forbidden"),
+        (Release(actor=Actor(user_id=deal.client_actor.user_id, role=Role.OPERATOR), amount=100), "Forbidden"),
+        (Release(actor=Actor(user_id="intruder", role=Role.CLIENT), amount=100), "Forbidden"),
     ]
     for command, kind in cases:
         assert (await refusal(milestone.execute_update(MW.release, command))).type == kind, command
+    # What the Web UI or CLI could send: refused by the command's model, before the workflow.
+    actor = deal.client_actor.model_dump(mode="json")
+    for amount in (0, -5, None, "100", 100.0, True):
+        raw = {"actor": actor, "amount": amount}
+        assert (await refusal(milestone.execute_update("release", raw))).type == "Invalid", raw
     assert balance(sessions, accounts.milestone_escrow(mid)) == 30_000
     assert (await deal.state(milestone)).released == 0
 
-    await milestone.execute_update(MW.release, Release(actor=deal.client_actor))
+    await milestone.execute_update(MW.release, Release(actor=deal.client_actor, amount=30_000))
     err = await refusal(milestone.execute_update(MW.release, Release(actor=deal.client_actor, amount=1)))
     assert err.type == "Conflict"
 
@@ -248,7 +252,7 @@ async def test_release_refusals_change_nothing(client, task_queue, sessions):
 async def test_release_before_funding_is_refused(client, task_queue):
     deal = await open_contract(client, task_queue)
     milestone = await deal.add_milestone(10_000)
-    err = await refusal(milestone.execute_update(MW.release, Release(actor=deal.client_actor)))
+    err = await refusal(milestone.execute_update(MW.release, Release(actor=deal.client_actor, amount=10_000)))
     assert err.type == "Conflict" and "agreed" in str(err)
 
 

@@ -120,7 +120,7 @@ async def test_r4_decline_notifies_the_client_and_keeps_the_money_frozen_until_e
             select(OutboxMessage.kind).where(OutboxMessage.user_id == deal.client_actor.user_id)
         ).all()
     assert "refund.declined" in kinds
-    err = await refusal(milestone.execute_update(MW.release, Release(actor=deal.client_actor)))
+    err = await refusal(milestone.execute_update(MW.release, Release(actor=deal.client_actor, amount=1)))
     assert err.type == "Conflict" and "frozen" in str(err)
 
     # Nobody escalates: the money is free again and, the review window having passed
@@ -138,11 +138,12 @@ async def test_r1_refund_refusals(client, task_queue, sessions):
     cases = [
         (RequestRefund(actor=outsider, amount=1_000), "Forbidden"),
         (RequestRefund(actor=deal.expert_actor, amount=1_000), "Forbidden"),
-        (RequestRefund(actor=deal.client_actor, amount=0), "Invalid"),
         (RequestRefund(actor=deal.client_actor, amount=30_001), "Conflict"),
     ]
     for command, kind in cases:
         assert (await refusal(milestone.execute_update(MW.request_refund, command))).type == kind, command
+    zero = {"actor": deal.client_actor.model_dump(mode="json"), "amount": 0}
+    assert (await refusal(milestone.execute_update("request_refund", zero))).type == "Invalid"
     claim, refund = await ask(deal, milestone, 10_000)
     again = RequestRefund(actor=deal.client_actor, amount=5_000)
     assert (await refusal(milestone.execute_update(MW.request_refund, again))).type == "Conflict"
@@ -154,7 +155,7 @@ async def test_r1_refund_refusals(client, task_queue, sessions):
 async def paid(client, task_queue, amount=50_000):
     """A milestone released in full; returns the time the invoice was paid."""
     deal, milestone = await funded(client, task_queue, amount)
-    view = await milestone.execute_update(MW.release, Release(actor=deal.client_actor))
+    view = await milestone.execute_update(MW.release, Release(actor=deal.client_actor, amount=amount))
     return deal, milestone, view.paid_at
 
 

@@ -13,6 +13,7 @@ from api.auth import can_see
 from api.deps import ActorDep, ClientDep, SettingsDep
 from api.errors import Problem, forbidden, not_found
 from api.idempotency import IdempotentRoute, operation_id
+from api.openapi import PROBLEMS
 from api.schemas import (
     CloseBody,
     ContractDetail,
@@ -20,6 +21,7 @@ from api.schemas import (
     NewMilestone,
     PaymentMethodBody,
 )
+from escrow.inputs import Reference
 from escrow.models import (
     AddMilestone,
     CloseContract,
@@ -31,8 +33,8 @@ from escrow.models import (
 )
 from escrow.policy import preset
 
-router = APIRouter(tags=["contracts"], route_class=IdempotentRoute)
-ContractPath = Annotated[str, Path(min_length=1, max_length=200)]
+router = APIRouter(tags=["contracts"], route_class=IdempotentRoute, responses=PROBLEMS)
+ContractPath = Annotated[Reference, Path()]
 
 
 async def detail(client: ClientDep, contract: ContractView) -> ContractDetail:

@@ -15,6 +15,7 @@ from api.auth import can_see
 from api.deps import ActorDep, ClientDep
 from api.errors import not_found
 from api.idempotency import IdempotentRoute, operation_id
+from api.openapi import PROBLEMS
 from api.schemas import (
     DisputeBody,
     EvidenceBody,
@@ -23,8 +24,10 @@ from api.schemas import (
     RespondBody,
     VerdictBody,
 )
+from escrow.inputs import Reference
 from escrow.models import (
     AcceptOffer,
+    DisputeStatus,
     DisputeView,
     MakeOffer,
     OpenDispute,
@@ -35,14 +38,19 @@ from escrow.models import (
     Verdict,
 )
 
-router = APIRouter(tags=["disputes"], route_class=IdempotentRoute)
-Id = Annotated[str, Path(min_length=1, max_length=200)]
+router = APIRouter(tags=["disputes"], route_class=IdempotentRoute, responses=PROBLEMS)
+Id = Annotated[Reference, Path()]
 
 
 async def _command(
     request: Request, client: ClientDep, dispute_id: str, update: str, command: PartyCommand
 ) -> DisputeView:
-    return await workflow_calls.dispute_command(client, dispute_id, update, command, operation_id(request))
+    view = await workflow_calls.dispute_command(client, dispute_id, update, command, operation_id(request))
+    if view.status == DisputeStatus.RESOLVED:
+        # The dispute decides and ends; its owner pays afterwards. Answer once it has,
+        # so this answer and every read after it show the money the command moved.
+        await workflow_calls.await_claim(client, view.owner_workflow_id, view.id)
+    return view
 
 
 @router.post(

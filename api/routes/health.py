@@ -13,6 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import ClientDep, SessionsDep
 from api.errors import Problem
+from api.openapi import PROBLEMS
 from api.schemas import Health
 
 router = APIRouter(tags=["health"])
@@ -42,7 +43,7 @@ async def _temporal_answers(client: Client) -> bool:
         return False
 
 
-@router.get("/healthz", response_model=Health, responses={503: {"description": "a dependency is down"}})
+@router.get("/healthz", response_model=Health, responses={503: PROBLEMS[503]})
 async def healthz(client: ClientDep, sessions: SessionsDep) -> Health:
     database, temporal = await asyncio.gather(_database_answers(sessions), _temporal_answers(client))
     health = Health(

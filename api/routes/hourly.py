@@ -18,10 +18,12 @@ from api.auth import can_see
 from api.deps import ActorDep, ClientDep, SessionsDep
 from api.errors import Problem, not_found
 from api.idempotency import IdempotentRoute, operation_id
+from api.openapi import PROBLEMS
 from api.schemas import HoursDisputeBody, NewTimeEntry, TimeEntryChange, TimeEntryView
 from escrow.calendar import iso_week as week_of
 from escrow.calendar import week_start
 from escrow.db.models import TimeEntry as TimeEntryRow
+from escrow.inputs import Reference
 from escrow.models import (
     Claim,
     DeleteTime,
@@ -33,9 +35,9 @@ from escrow.models import (
     TimeEntry,
 )
 
-router = APIRouter(tags=["hourly"], route_class=IdempotentRoute)
-Id = Annotated[str, Path(min_length=1, max_length=200)]
-Week = Annotated[str, Path(min_length=1, max_length=20, description="an ISO week, e.g. 2026-W47")]
+router = APIRouter(tags=["hourly"], route_class=IdempotentRoute, responses=PROBLEMS)
+Id = Annotated[Reference, Path()]
+Week = Annotated[str, Path(pattern=r"^\d{4}-W\d{2}$", description="an ISO week, e.g. 2026-W47")]
 
 
 def valid_week(week: str) -> str:
@@ -73,9 +75,11 @@ async def log_time(
 ) -> TimeEntryView:
     """The expert logs work that has already happened: it lands in the billing week in
     which it started (Monday 00:00 to Sunday 23:59:59 UTC), while that week is open or in
-    its expert review (until Monday 12:00, H3). `tracked` time carries its activity
-    `evidence`; `manual` time is not covered by billing security (H5). A week that has
-    not begun, or has closed, takes nothing (409)."""
+    its expert review (until Monday 12:00, H3). `tracked` time may carry its activity
+    `evidence` (optional; the entry's `has_evidence` and the week's
+    `tracked_minutes_without_evidence` show what lacks it) and is covered by billing
+    security, evidence or not; `manual` time is not (H5). A week that has not begun, or
+    has closed, takes nothing (409)."""
     week = week_of(body.started_at)
     command = LogTime(actor=actor, **body.model_dump())
     entry = await workflow_calls.log_time(client, contract_id, week, command, operation_id(request))

@@ -11,7 +11,9 @@ from api.auth import can_see
 from api.deps import ActorDep, ClientDep
 from api.errors import not_found
 from api.idempotency import IdempotentRoute, operation_id
+from api.openapi import PROBLEMS
 from api.schemas import FundBody, ReleaseBody, RevisionBody, SubmitBody
+from escrow.inputs import Reference
 from escrow.models import (
     Fund,
     MilestoneView,
@@ -21,8 +23,8 @@ from escrow.models import (
     Submit,
 )
 
-router = APIRouter(prefix="/milestones", tags=["milestones"], route_class=IdempotentRoute)
-MilestonePath = Annotated[str, Path(min_length=1, max_length=200)]
+router = APIRouter(prefix="/milestones", tags=["milestones"], route_class=IdempotentRoute, responses=PROBLEMS)
+MilestonePath = Annotated[Reference, Path()]
 
 
 async def _command(
@@ -84,9 +86,9 @@ async def void_submission(
 
 @router.post("/{milestone_id}/release", response_model=MilestoneView, summary="Release all or part (M4, M6)")
 async def release(
-    milestone_id: MilestonePath, actor: ActorDep, client: ClientDep, request: Request, body: ReleaseBody | None = None
+    milestone_id: MilestonePath, body: ReleaseBody, actor: ActorDep, client: ClientDep, request: Request
 ) -> MilestoneView:
-    command = Release(actor=actor, amount=body.amount if body else None)
+    command = Release(actor=actor, amount=body.amount)
     return await _command(request, client, milestone_id, "release", command)
 
 

@@ -12,24 +12,37 @@ from api.auth import can_see
 from api.deps import ActorDep, ClientDep
 from api.errors import not_found
 from api.idempotency import IdempotentRoute, operation_id
+from api.openapi import PROBLEMS
 from api.schemas import AnswerBody, EscalateBody, RefundRequestBody
+from escrow.inputs import Reference
 from escrow.models import (
     Actor,
     DisputeView,
     EscalateRefund,
     RefundAnswer,
+    RefundStatus,
     RefundView,
     RequestRefund,
 )
+from workflows import ids
 
-router = APIRouter(tags=["refunds"], route_class=IdempotentRoute)
-Id = Annotated[str, Path(min_length=1, max_length=200)]
+router = APIRouter(tags=["refunds"], route_class=IdempotentRoute, responses=PROBLEMS)
+Id = Annotated[Reference, Path()]
 
 
 async def visible_refund(client: ClientDep, refund_id: str, actor: Actor) -> RefundView:
     view = await workflow_calls.refund_state(client, refund_id)
     if not can_see(actor, view.client_id, view.expert_id):
         raise not_found(f"no refund request {refund_id}")
+    return view
+
+
+async def _answer(request: Request, client: ClientDep, refund_id: str, verb: str, command: RefundAnswer) -> RefundView:
+    view = await workflow_calls.refund_command(client, refund_id, verb, command, operation_id(request))
+    if view.status in (RefundStatus.APPROVED, RefundStatus.DECLINED):
+        # The request decides and ends; the milestone pays (or freezes) afterwards.
+        # Answer once it has, so this answer and every read after it show the money.
+        await workflow_calls.await_claim(client, ids.milestone(view.milestone_id), view.id)
     return view
 
 
@@ -66,7 +79,7 @@ async def approve(
     partial refund, the rest of the escrow to the expert (R3). On released money between
     days 181 and 365 the expert's yes waits for an operator's, sent here as well (M10)."""
     command = RefundAnswer(actor=actor, message=body.message if body else None)
-    return await workflow_calls.refund_command(client, refund_id, "approve", command, operation_id(request))
+    return await _answer(request, client, refund_id, "approve", command)
 
 
 @router.post("/refund-requests/{refund_id}/decline", response_model=RefundView, summary="Decline a refund (R2, R4)")
@@ -76,7 +89,7 @@ async def decline(
     """The expert (or, awaiting an operator, the operator) declines; the client is told
     and may escalate the request into a dispute (R4)."""
     command = RefundAnswer(actor=actor, message=body.message if body else None)
-    return await workflow_calls.refund_command(client, refund_id, "decline", command, operation_id(request))
+    return await _answer(request, client, refund_id, "decline", command)
 
 
 @router.post(

@@ -8,12 +8,14 @@ from fastapi import APIRouter, Path
 from api.deps import ActorDep, SessionsDep
 from api.errors import forbidden
 from api.idempotency import IdempotentRoute
+from api.openapi import PROBLEMS
 from api.schemas import Balance
 from escrow.db.ledger import user_balance
+from escrow.inputs import UserId
 from escrow.models import Role
 
-router = APIRouter(tags=["users"], route_class=IdempotentRoute)
-UserPath = Annotated[str, Path(min_length=1, max_length=200)]
+router = APIRouter(tags=["users"], route_class=IdempotentRoute, responses=PROBLEMS)
+UserPath = Annotated[UserId, Path()]
 
 
 @router.get("/users/{user_id}/balance", response_model=Balance)

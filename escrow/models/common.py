@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+
+from escrow.inputs import UserId
 
 
 class Role(StrEnum):
@@ -13,9 +15,18 @@ class Role(StrEnum):
 
 
 class Actor(BaseModel):
-    user_id: str
+    user_id: UserId
     role: Role
 
 
-class PartyCommand(BaseModel):
+class Command(BaseModel):
+    """What a caller asks of a workflow: hostile input, validated like an API body
+    whether it comes over HTTP or from the Temporal Web UI or CLI (a misspelt field is
+    refused rather than silently defaulted). The data converter turns a command that
+    fails here into an `Invalid` refusal (escrow.temporal)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PartyCommand(Command):
     actor: Actor

@@ -6,7 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, computed_field
 
-from escrow.models.common import Actor
+from escrow.inputs import Cents, Reference, Text, Title
+from escrow.models.common import Actor, Command
 from escrow.models.hourly import WeekSummary
 from escrow.models.milestone import MilestoneSummary, Remainder
 from escrow.policy import Policy
@@ -26,7 +27,7 @@ class ContractStatus(StrEnum):
     CLOSED = "closed"
 
 
-class CloseContract(BaseModel):
+class CloseContract(Command):
     """C1: the client says what happens to unreleased escrow; an expert who closes
     always gives it back."""
 
@@ -86,15 +87,15 @@ class ContractView(BaseModel):
         return [m.id for m in self.milestones]
 
 
-class AddMilestone(BaseModel):
+class AddMilestone(Command):
     actor: Actor
-    title: str
-    amount: int
+    title: Title
+    amount: Cents
     due_date: date | None = None
-    description: str | None = None
+    description: Text | None = None
 
 
 
-class SetPaymentMethod(BaseModel):
+class SetPaymentMethod(Command):
     actor: Actor
-    payment_method: str
+    payment_method: Reference

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from escrow.inputs import CentsToClient, Reference, RequiredText, Text
 from escrow.models.common import PartyCommand, Role
 from escrow.policy import Policy
 
@@ -129,26 +130,26 @@ class DisputeView(BaseModel):
 
 
 class Respond(PartyCommand):
-    message: str
+    message: RequiredText
 
 
 class MakeOffer(PartyCommand):
-    amount_to_client: int
+    amount_to_client: CentsToClient
 
 
 class AcceptOffer(PartyCommand):
-    offer_id: str
+    offer_id: Reference
 
 
 class Recommend(PartyCommand):
-    amount_to_client: int
+    amount_to_client: CentsToClient
 
 
 class SubmitEvidence(PartyCommand):
-    text: str
+    text: RequiredText
 
 
 class Verdict(PartyCommand):
-    amount_to_client: int
-    note: str | None = None
+    amount_to_client: CentsToClient
+    note: Text | None = None
 

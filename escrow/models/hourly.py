@@ -3,17 +3,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, computed_field
 
+from escrow.inputs import Evidence, Instant, Minutes, Reference, RequiredText, Text
 from escrow.models.common import PartyCommand
 from escrow.models.milestone import Claim, Hold
 from escrow.policy import Policy
 
 
 class EntryKind(StrEnum):
-    # H5: only tracked time, with activity evidence, is covered by billing security.
+    # H5: only tracked time is covered by billing security, the client may dispute it;
+    # its activity evidence is optional (API.md) and what the client reviews it by.
     TRACKED = "tracked"
     MANUAL = "manual"
 
@@ -26,6 +28,11 @@ class TimeEntry(BaseModel):
     memo: str | None = None
     evidence: dict[str, Any] | None = None
     disputed: bool = False
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_evidence(self) -> bool:
+        return bool(self.evidence)
 
     @property
     def ends_at(self) -> datetime:
@@ -99,6 +106,19 @@ class HourlyWeekView(BaseModel):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def tracked_minutes(self) -> int:
+        """H5: the minutes billing security covers, which the client may dispute."""
+        return sum(e.minutes for e in self.entries if e.kind == EntryKind.TRACKED)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def tracked_minutes_without_evidence(self) -> int:
+        """Tracked minutes logged without activity evidence: covered all the same, but
+        the client has nothing to review them by."""
+        return sum(e.minutes for e in self.entries if e.kind == EntryKind.TRACKED and not e.has_evidence)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def invoice_amount(self) -> int:
         """H2, H3: the bill for every logged minute; it follows the expert's edits."""
         return value_of(self.minutes, self.hourly_rate)
@@ -118,27 +138,27 @@ def value_of(minutes: int, hourly_rate: int) -> int:
 
 
 class LogTime(PartyCommand):
-    started_at: datetime
-    minutes: int
+    started_at: Instant
+    minutes: Minutes
     kind: EntryKind
-    memo: str | None = None
-    evidence: dict[str, Any] | None = None
+    memo: Text | None = None
+    evidence: Evidence | None = None
 
 
 class EditTime(PartyCommand):
-    entry_id: str
-    started_at: datetime | None = None
-    minutes: int | None = None
-    memo: str | None = None
+    entry_id: Reference
+    started_at: Instant | None = None
+    minutes: Minutes | None = None
+    memo: Text | None = None
 
 
 class DeleteTime(PartyCommand):
-    entry_id: str
+    entry_id: Reference
 
 
 class DisputeHours(PartyCommand):
-    entry_ids: list[str]
-    reason: str
+    entry_ids: Annotated[list[Reference], Field(min_length=1, max_length=1000)]
+    reason: RequiredText
 
 
 class WeekSummary(BaseModel):

@@ -4,9 +4,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, Field, StrictBool, computed_field
 
-from escrow.models.common import Actor, PartyCommand, Role
+from escrow.inputs import Cents, Reference, RequiredText, Text
+from escrow.models.common import Actor, Command, PartyCommand, Role
 from escrow.policy import Policy
 
 
@@ -118,7 +119,10 @@ class MilestoneView(BaseModel):
     amount: int
     escrow: int = 0
     funded: int = 0
+    # What the expert keeps: a refund or dispute of released money lowers it (M10).
     released: int = 0
+    # Every refund to the client, before or after release: funded = released +
+    # refunded + escrow (L4).
     refunded: int = 0
     submitted_at: datetime | None = None
     overdue: bool = False
@@ -136,6 +140,15 @@ class MilestoneView(BaseModel):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def claimed_released(self) -> int:
+        """M10: released money an open claim may still take back; no other claim may
+        take it meanwhile (one claim at a time on any money)."""
+        return sum(
+            c.amount for c in self.claims if c.after_release and c.status in (ClaimStatus.OPEN, ClaimStatus.DECLINED)
+        )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def paid_at(self) -> datetime | None:
         """M10: when the client last paid an invoice of this milestone (its last release)."""
         return max((i.issued_at for i in self.invoices if i.kind == InvoiceKind.FINAL), default=None)
@@ -145,27 +158,27 @@ class MilestoneView(BaseModel):
 
 
 class Fund(PartyCommand):
-    card_authenticated: bool = True
+    card_authenticated: StrictBool = True
 
 
 class Release(PartyCommand):
-    # None releases everything still in escrow.
-    amount: int | None = None
+    # Required: a missing amount must not mean "everything", which can't be undone.
+    amount: Cents
 
 
 class RequestRevision(PartyCommand):
-    message: str
+    message: RequiredText
 
 
 class Submit(PartyCommand):
-    message: str | None = None
+    message: Text | None = None
 
 
-class AwaitClaim(BaseModel):
+class AwaitClaim(Command):
     """Wait until a claim's outcome is paid: a read after the command that decided it
     then shows the money it moved."""
 
-    claim_id: str
+    claim_id: Reference
 
 
 class Remainder(StrEnum):
@@ -173,7 +186,7 @@ class Remainder(StrEnum):
     REFUND = "refund"
 
 
-class CloseMilestone(BaseModel):
+class CloseMilestone(Command):
     """C1, sent by the contract: what to do with the money still in escrow."""
 
     actor: Actor

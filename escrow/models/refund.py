@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from escrow.inputs import Cents, Reference, RequiredText, Text
 from escrow.models.common import PartyCommand
 from escrow.policy import Policy
 
@@ -62,19 +63,19 @@ class RefundView(BaseModel):
 
 
 class RefundAnswer(PartyCommand):
-    message: str | None = None
+    message: Text | None = None
 
 
 class RequestRefund(PartyCommand):
-    amount: int
-    message: str | None = None
+    amount: Cents
+    message: Text | None = None
 
 
 class OpenDispute(PartyCommand):
-    amount: int
-    reason: str
+    amount: Cents
+    reason: RequiredText
 
 
 class EscalateRefund(PartyCommand):
-    refund_id: str
-    reason: str | None = None
+    refund_id: Reference
+    reason: Text | None = None

@@ -97,7 +97,7 @@ async def test_release_before_funding_is_409(api):
 async def test_an_expert_cannot_release(api):
     parties, milestone = await agreed_milestone(api)
     await command(api, milestone["id"], "fund", parties.client, {"card_authenticated": True})
-    response = await command(api, milestone["id"], "release", parties.expert)
+    response = await command(api, milestone["id"], "release", parties.expert, {"amount": 50_000})
     assert_problem(response, 403)
     assert (await api.get(f"/v1/milestones/{milestone['id']}", headers=parties.client)).json()["escrow"] == 50_000
 
@@ -179,7 +179,7 @@ async def test_an_unauthenticated_card_funding_stays_pending_until_authenticated
     mid = milestone["id"]
     pending = await command(api, mid, "fund", parties.client, {"card_authenticated": False})
     assert (pending.json()["status"], pending.json()["escrow"]) == ("funding_pending", 0)
-    assert_problem(await command(api, mid, "release", parties.client), 409)
+    assert_problem(await command(api, mid, "release", parties.client, {"amount": 50_000}), 409)
     funded = await command(api, mid, "authenticate-funding", parties.client)
     assert (funded.json()["status"], funded.json()["escrow"]) == ("in_progress", 50_000)
 
