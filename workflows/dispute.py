@@ -164,18 +164,19 @@ class DisputeWorkflow:
         self._publish()  # operators find the case at once, not after the first write
         await self._file()
         self._turns.open()
+        stuck = False
         while self._view.outcome is None:
             deadline = self._view.deadline_at
             assert deadline is not None  # every open stage has one (D7)
             self._changed = False
             try:
                 await workflow.wait_condition(
-                    lambda: self._changed, timeout=max(deadline - workflow.now(), timedelta(0))
+                    lambda: self._changed, timeout=None if stuck else max(deadline - workflow.now(), timedelta(0))
                 )
             except asyncio.TimeoutError:
                 pass
             async with self._turns.lock:
-                await self._fire_due()
+                stuck = await steps.fire(self._fire_due)
         await workflow.wait_condition(workflow.all_handlers_finished)
         assert self._view.outcome is not None
         return self._view.outcome
@@ -272,8 +273,6 @@ class DisputeWorkflow:
 
     def _check_respond(self, cmd: Respond) -> None:
         self._check_answer(cmd)
-        if not cmd.message.strip():
-            raise refuse(Refusal.INVALID, "a response needs a message")
 
     def _check_answer(self, cmd: PartyCommand) -> None:
         self._require_party(cmd.actor, self._view.respondent)
@@ -502,8 +501,6 @@ class DisputeWorkflow:
         self._require_party(cmd.actor)
         # D4: stage 3 is the last chance to submit evidence; arbitration decides on it.
         self._require_open("submit evidence", *SETTLING)
-        if not cmd.text.strip():
-            raise refuse(Refusal.INVALID, "evidence needs a text")
 
     # ---------------------------------------------------------------- D5 verdict
 

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from escrow.errors import Refusal, refuse
     from escrow.models import (
         Actor,
+        AwaitClaim,
         Claim,
         ClaimKind,
         ClaimStatus,
@@ -108,13 +109,13 @@ class MilestoneWorkflow:
         while True:
             self._changed = False
             async with self._turns.lock:
-                await self._fire_due()
+                stuck = await steps.fire(self._fire_due)
             if self._changed:
                 continue  # one action can make another due (a claim closing frees money)
             if self._finished():
                 break
             now = workflow.now()
-            due = min((t for t in self._timers() if t > now), default=None)
+            due = None if stuck else min((t for t in self._timers() if t > now), default=None)
             try:
                 await workflow.wait_condition(lambda: self._changed, timeout=None if due is None else due - now)
             except asyncio.TimeoutError:
@@ -171,6 +172,22 @@ class MilestoneWorkflow:
     @workflow.query
     def state(self) -> MilestoneView:
         return self._view
+
+    @workflow.update
+    async def await_claim(self, cmd: AwaitClaim) -> MilestoneView:
+        """Answers once the claim is decided and its money moved, so the command that
+        decided it (a verdict, a refund's approval) can answer the money it moved."""
+        await workflow.wait_condition(lambda: self._claim_status(cmd.claim_id) != ClaimStatus.OPEN)
+        return self._view
+
+    @await_claim.validator
+    def _validate_await_claim(self, cmd: AwaitClaim) -> None:
+        if self._view.claim(cmd.claim_id) is None:
+            raise refuse(Refusal.NOT_FOUND, "no such refund request or dispute on this milestone")
+
+    def _claim_status(self, claim_id: str) -> ClaimStatus | None:
+        claim = self._view.claim(claim_id)
+        return claim.status if claim else None
 
     # ---------------------------------------------------------------- M8 agreement
 
@@ -348,8 +365,6 @@ class MilestoneWorkflow:
 
     def _check_revision(self, cmd: RequestRevision) -> None:
         self._require_party(cmd.actor, Role.CLIENT)
-        if not cmd.message.strip():
-            raise refuse(Refusal.INVALID, "a revision request needs a message")
         self._require_review_open()
 
     def _reopened(self) -> MilestoneView:
@@ -385,10 +400,8 @@ class MilestoneWorkflow:
         if v.status not in RELEASABLE:
             raise refuse(Refusal.CONFLICT, f"nothing to release: milestone is {v.status}")
         free = v.escrow - v.frozen
-        amount = free if cmd.amount is None else cmd.amount
-        if cmd.amount is not None and cmd.amount <= 0:
-            raise refuse(Refusal.INVALID, "release amount must be positive")
-        if amount > free or amount == 0:
+        amount = cmd.amount
+        if amount > free:
             frozen = f" ({format_cents(v.frozen, v.currency)} is frozen by an open refund request or dispute)" if v.frozen else ""
             raise refuse(
                 Refusal.CONFLICT,
@@ -453,8 +466,6 @@ class MilestoneWorkflow:
     def _check_refund(self, cmd: RequestRefund) -> tuple[RefundPhase, bool]:
         self._require_party(cmd.actor, Role.CLIENT)
         v = self._view
-        if cmd.amount <= 0:
-            raise refuse(Refusal.INVALID, "refund amount must be positive")
         if v.status in UNFUNDED or v.status in ENDED:
             raise refuse(Refusal.CONFLICT, f"nothing to refund: milestone is {v.status}")
         if any(c.kind == ClaimKind.REFUND and c.status == ClaimStatus.OPEN for c in v.claims):
@@ -471,9 +482,7 @@ class MilestoneWorkflow:
         age = workflow.now() - v.paid_at
         if age >= self._policy.refund_with_operator:
             raise refuse(Refusal.CONFLICT, f"refunds end {self._policy.refund_with_operator.days} days after the invoice is paid (M10)")
-        refundable = v.released - sum(
-            c.amount for c in v.claims if c.after_release and c.status in (ClaimStatus.OPEN, ClaimStatus.SETTLED)
-        )
+        refundable = v.released - v.claimed_released
         if cmd.amount > refundable:
             raise refuse(Refusal.CONFLICT, f"at most {format_cents(refundable, v.currency)} of the released money can be refunded")
         return RefundPhase.AFTER_RELEASE, age >= self._policy.refund_after_release
@@ -503,21 +512,28 @@ class MilestoneWorkflow:
                 await self._post(self._with_claims([updated]), "milestone.refund_declined", None, data={"refund_id": refund_id})
 
     async def _refund_released(self, claim: Claim) -> None:
-        """M10: the expert pays back from its available balance, never below zero (L3)."""
+        """M10: the expert pays back what this milestone released, first from what is
+        still on hold, then from its available balance, never below zero (L3)."""
         v = self._view
-        transfer = TransferSpec(
-            id=f"{self._wf_id()}:refund:{claim.id}",
-            debit=accounts.expert_available(v.expert_id),
-            credit=accounts.client_balance(v.client_id),
-            amount=claim.amount,
-            currency=v.currency,
-            kind="refund_after_release",
+        transfers, holds = self._claw_back(claim.amount, f"{self._wf_id()}:clawback:{claim.id}")
+        transfers.append(
+            TransferSpec(
+                id=f"{self._wf_id()}:refund:{claim.id}",
+                debit=accounts.milestone_escrow(v.id),
+                credit=accounts.client_balance(v.client_id),
+                amount=claim.amount,
+                currency=v.currency,
+                kind="refund_after_release",
+            )
         )
         settled = claim.model_copy(
             update={"status": ClaimStatus.SETTLED, "closed_at": workflow.now(), "amount_to_client": claim.amount}
         )
+        view = self._with_claims([settled]).model_copy(
+            update={"released": v.released - claim.amount, "refunded": v.refunded + claim.amount, "holds": holds}
+        )
         try:
-            await self._post(self._with_claims([settled]), "milestone.refund_approved", None, transfers=[transfer])
+            await self._post(view, "milestone.refund_approved", None, transfers=transfers)
         except ActivityError as err:
             if not (isinstance(err.cause, ApplicationError) and err.cause.type == Refusal.INSUFFICIENT_FUNDS):
                 raise
@@ -549,10 +565,6 @@ class MilestoneWorkflow:
         """True when the claim is on released money (M10), which must come back first."""
         v = self._view
         self._require_party(cmd.actor, cmd.actor.role)
-        if cmd.amount <= 0:
-            raise refuse(Refusal.INVALID, "the disputed amount must be positive")
-        if not cmd.reason.strip():
-            raise refuse(Refusal.INVALID, "a dispute needs a reason")
         if v.status in UNFUNDED or v.status in ENDED:
             raise refuse(Refusal.CONFLICT, f"nothing to dispute: milestone is {v.status}")
         free = v.escrow - v.frozen
@@ -568,15 +580,22 @@ class MilestoneWorkflow:
         self._check_dispute_after_release(cmd.amount)
         return True
 
-    def _check_dispute_after_release(self, amount: int) -> None:
+    def _check_dispute_after_release(self, amount: int, escalated: Claim | None = None) -> None:
         v = self._view
         if v.paid_at is None or workflow.now() - v.paid_at >= self._policy.dispute_after_release:
             raise refuse(
                 Refusal.CONFLICT,
                 f"a dispute on released money is possible only {self._policy.dispute_after_release.days} days after payment (M10)",
             )
-        if amount > v.released:
-            raise refuse(Refusal.CONFLICT, f"at most {format_cents(v.released, v.currency)} was released")
+        # What the expert still keeps, less what open claims already hold; an escalated
+        # refund request hands its own hold on the money to the dispute.
+        claimable = v.released - v.claimed_released + (escalated.amount if escalated is not None else 0)
+        if amount > claimable:
+            raise refuse(
+                Refusal.CONFLICT,
+                f"at most {format_cents(claimable, v.currency)} of the released money can be disputed: "
+                "the rest was refunded or is claimed by an open refund request",
+            )
 
     @workflow.update
     async def escalate_refund(self, cmd: EscalateRefund) -> Claim:
@@ -602,7 +621,7 @@ class MilestoneWorkflow:
         if claim.escalate_until and workflow.now() >= claim.escalate_until:
             raise refuse(Refusal.CONFLICT, "the time to escalate this refund request has passed")
         if claim.after_release:
-            self._check_dispute_after_release(claim.amount)
+            self._check_dispute_after_release(claim.amount, escalated=claim)
         return claim
 
     async def _open_dispute(
@@ -610,34 +629,26 @@ class MilestoneWorkflow:
     ) -> Claim:
         v = self._view
         dispute_id = workflow.uuid4().hex
-        transfers = []
-        released = v.released
+        transfers: list[TransferSpec] = []
+        released, holds = v.released, v.holds
         if after_release:
-            # M10: released money comes back into escrow, where the dispute freezes it;
-            # if the expert's balance can't cover it, the dispute is refused (L3).
-            transfers.append(
-                TransferSpec(
-                    id=f"{self._wf_id()}:clawback:{dispute_id}",
-                    debit=accounts.expert_available(v.expert_id),
-                    credit=accounts.milestone_escrow(v.id),
-                    amount=amount,
-                    currency=v.currency,
-                    kind="dispute_clawback",
-                )
-            )
+            # M10: released money comes back into escrow, where the dispute freezes it:
+            # first what is still on hold, then from the available balance; if the
+            # expert cannot cover it, the dispute is refused (L3).
+            transfers, holds = self._claw_back(amount, f"{self._wf_id()}:clawback:{dispute_id}")
             released -= amount
         claim = Claim(id=dispute_id, kind=ClaimKind.DISPUTE, amount=amount, opened_at=workflow.now())
         changed = [claim]
         if escalated is not None:
             changed.append(escalated.model_copy(update={"status": ClaimStatus.ESCALATED, "escalated_to": dispute_id, "closed_at": workflow.now()}))
         view = self._with_claims(changed).model_copy(
-            update={"escrow": v.escrow + (amount if after_release else 0), "released": released}
+            update={"escrow": v.escrow + (amount if after_release else 0), "released": released, "holds": holds}
         )
         try:
             await self._post(view, "milestone.dispute_opened", actor, transfers=transfers, data={"dispute_id": dispute_id, "amount": amount})
         except ActivityError as err:
             if isinstance(err.cause, ApplicationError) and err.cause.type == Refusal.INSUFFICIENT_FUNDS:
-                raise refuse(Refusal.CONFLICT, "the expert's available balance cannot cover the disputed amount") from err
+                raise refuse(Refusal.CONFLICT, "the expert's pending and available balance cannot cover the disputed amount") from err
             raise
         handle = await workflow.start_child_workflow(
             "DisputeWorkflow",
@@ -790,6 +801,10 @@ class MilestoneWorkflow:
             notify=notify,
             invoices=invoices,
         )
+
+    def _claw_back(self, amount: int, transfer_id: str) -> tuple[list[TransferSpec], list[Hold]]:
+        v = self._view
+        return holds_.claw_back(v.holds, amount, accounts.milestone_escrow(v.id), v.expert_id, v.currency, transfer_id)
 
     async def _close_claims(self, claims: list[Claim], status: ClaimStatus, kind: str) -> None:
         now = workflow.now()

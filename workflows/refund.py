@@ -72,18 +72,19 @@ class RefundRequestWorkflow:
             },
         )
         self._turns.open()
+        stuck = False
         while self._view.decided_at is None:
             deadline = self._view.deadline_at
             assert deadline is not None
             try:
                 await workflow.wait_condition(
                     lambda d=deadline: self._view.deadline_at != d or self._view.decided_at is not None,
-                    timeout=max(deadline - workflow.now(), timedelta(0)),
+                    timeout=None if stuck else max(deadline - workflow.now(), timedelta(0)),
                 )
             except asyncio.TimeoutError:
                 async with self._turns.lock:
                     if self._view.decided_at is None and workflow.now() >= deadline:
-                        await self._lapse()
+                        stuck = await steps.fire(self._lapse)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._view
 

@@ -10,16 +10,20 @@ from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from escrow.errors import Refusal, refuse
     from escrow.models import Actor, AuditEvent, Notification, Step
 
 T = TypeVar("T")
 
-POST_STEP_TIMEOUT = timedelta(seconds=30)
-# A database outage must not lose a step: retry until it is back.
-POST_STEP_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+# A step is one short transaction. A worker killed mid-step is noticed only when this
+# runs out, and the command waits that long: keep it short. The step is idempotent, so
+# a slow attempt that overlaps its retry writes nothing twice.
+POST_STEP_TIMEOUT = timedelta(seconds=10)
+# A database outage must not lose a step: retry until it is back, soon after it is.
+POST_STEP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=10))
 
 
 def audit(step_no: int, kind: str, actor: Actor | None, data: dict | None = None) -> AuditEvent:
@@ -42,13 +46,38 @@ def notifications(step_no: int, kind: str, notify: dict[str, str] | None) -> lis
 
 
 async def post(step: Step, summary: str) -> None:
-    await workflow.execute_activity(
-        "post_step",
-        step,
-        start_to_close_timeout=POST_STEP_TIMEOUT,
-        retry_policy=POST_STEP_RETRY,
-        summary=summary,
-    )
+    """Write the step. One the database can never hold is refused as `Invalid`, as if
+    validation had refused it: an update handler fails with it (422 at the API) and the
+    workflow takes the next command."""
+    try:
+        await workflow.execute_activity(
+            "post_step",
+            step,
+            start_to_close_timeout=POST_STEP_TIMEOUT,
+            retry_policy=POST_STEP_RETRY,
+            summary=summary,
+        )
+    except ActivityError as err:
+        if isinstance(err.cause, ApplicationError) and err.cause.type == Refusal.INVALID:
+            raise refuse(Refusal.INVALID, err.cause.message) from err
+        raise
+
+
+async def fire(due: Callable[[], Awaitable[None]]) -> bool:
+    """Do what a timer made due; True if its step was refused as one the database can
+    never store. That must not fail the workflow that owns the escrow (the money would
+    be left with no owner) nor be retried in a loop: it is logged and shown to
+    operators, and the workflow tries again after its next command, taking commands
+    meanwhile."""
+    try:
+        await due()
+    except ApplicationError as err:
+        if err.type != Refusal.INVALID:
+            raise
+        workflow.logger.error("a timer's step was refused; it waits for the next command: %s", err.message)
+        workflow.set_current_details(f"**stuck**: a timer's step can't be stored ({err.message}); it is tried again after the next command")
+        return True
+    return False
 
 
 async def tell(workflow_id: str, signal: str, arg: object) -> None:
