@@ -5,6 +5,7 @@ rewritten into the same shape so a client parses one error format.
 """
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -12,9 +13,17 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
+# Seconds a client should wait before retrying an answer that says "unavailable".
+RETRY_AFTER = "2"
+# Connection loss, refusal, timeouts: the database is away, not the request wrong.
+DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeout)
+log = logging.getLogger(__name__)
 
 
 def problem_type(slug: str) -> str:
@@ -64,6 +73,13 @@ def not_found(detail: str) -> Problem:
     return Problem(404, detail, slug="not-found")
 
 
+def database_unavailable() -> Problem:
+    return Problem(
+        503, "the database is unavailable; retry (a POST with the same Idempotency-Key)",
+        slug="unavailable", headers={"Retry-After": RETRY_AFTER},
+    )
+
+
 def _validation_problem(exc: RequestValidationError) -> Problem:
     # Only loc/msg/type: pydantic's `input` and `ctx` may echo secrets or objects
     # that are not JSON.
@@ -82,18 +98,62 @@ def as_problem(exc: BaseException) -> Problem | None:
     if isinstance(exc, RequestValidationError):
         return _validation_problem(exc)
     if isinstance(exc, StarletteHTTPException):
+        if exc.status_code == 400:
+            # FastAPI's answer to a body its JSON parser fails on other than by a syntax
+            # error (nested too deep to parse): invalid input, as malformed JSON is.
+            return Problem(422, str(exc.detail), slug="validation", title="Invalid request")
         return Problem(exc.status_code, str(exc.detail), headers=exc.headers)
+    if isinstance(exc, DATABASE_DOWN):
+        return database_unavailable()
     return None
 
 
 async def _handle(request: Request, exc: Exception) -> JSONResponse:
     problem = as_problem(exc)
-    if problem is None:
-        # Starlette re-raises it after this answer, so the server logs the traceback.
-        problem = Problem(500, "internal error", slug="internal")
+    assert problem is not None  # registered only for the kinds as_problem knows
     return problem_response(problem)
 
 
+class AnswerErrors:
+    """The last resort, outside every route: whatever escaped is answered here and
+    not re-raised. Starlette's ServerErrorMiddleware re-raises after its 500, and
+    uvicorn then closes the keep-alive connection, so a client's next request on it
+    fails too. One log line per failure; a traceback only for a bug."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            problem = as_problem(exc)
+            if problem is None:
+                log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
+                problem = Problem(500, "internal error", slug="internal")
+            elif problem.status >= 500:
+                log.warning("%s %s: %s", scope.get("method"), scope.get("path"), first_line(exc))
+            if started:
+                return  # too late for another answer; the server ends this one
+            await problem_response(problem)(scope, receive, send)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
 def install(app: FastAPI) -> None:
-    for kind in (Problem, RequestValidationError, StarletteHTTPException, Exception):
+    for kind in (Problem, RequestValidationError, StarletteHTTPException):
         app.add_exception_handler(kind, _handle)
+    app.add_middleware(AnswerErrors)

@@ -2,40 +2,42 @@
 repeat nothing; the same key with another request is 409.
 
 A row in `idempotency_keys` is claimed before the handler runs; its primary key
-(user, key) decides a race, so a duplicate arriving while the first is in flight gets
-409 rather than a second execution. Final answers (2xx-4xx) are stored and replayed.
-On a 5xx or a crash the row is dropped so the client may retry with the same key.
+(user, key) decides a race. Final answers (2xx-4xx) are stored and replayed.
 
 The key also reaches Temporal as `operation_id` (the update id, or the new contract's
-id): should the API die after the workflow acted but before the answer was stored,
-the retry re-attaches to the same update instead of acting twice.
+id), and Temporal dedupes an update id within a workflow run, in flight or finished.
+So a claim without an answer (its request still running, or dead: an API crash, a
+database outage between the effect and the storing of its answer, a 5xx) is not a
+reason to make the client wait: the retry runs the handler again, re-attaches to the
+same operation and answers its outcome as soon as it exists.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from sqlalchemy import delete, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import authenticate, bearer_token
-from api.errors import PROBLEM_JSON, Problem, as_problem, problem_response
+from api.errors import PROBLEM_JSON, Problem, as_problem, first_line, problem_response
 from escrow.db.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200  # the column's width
-# A row still unanswered after this long belongs to a request that died; a retry
-# may take it over (the Temporal update id keeps that retry from acting twice).
-LEASE = timedelta(minutes=5)
+USER_WIDTH = 200
+PATH_WIDTH = 500
+log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -54,7 +56,8 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 def operation_id_for(user_id: str, key: str, request_hash: str) -> str:
-    return hashlib.sha256(f"{user_id}\0{key}\0{request_hash}".encode()).hexdigest()[:32]
+    text = f"{user_id}\0{key}\0{request_hash}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def operation_id(request: Request) -> str | None:
@@ -68,71 +71,53 @@ class Stored:
     body: Any
 
 
-def _as_utc(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; they were written in UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def stored_user(user_id: str) -> str:
+    """The user id as the table can hold it: a digest of one it might not (too long,
+    or with a NUL, which PostgreSQL refuses in text, or another unprintable)."""
+    if len(user_id) <= USER_WIDTH and user_id.isprintable():
+        return user_id
+    return "sha256:" + hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def claim(
     sessions: sessionmaker[Session], user_id: str, key: str, method: str, path: str, request_hash: str
 ) -> Stored | None:
-    """Claim the key for this request (None), or return the stored answer to replay."""
-    for _ in range(3):
-        now = datetime.now(UTC)
-        try:
-            with sessions.begin() as session:
-                session.add(
-                    IdempotencyRecord(
-                        user_id=user_id, key=key, method=method, path=path,
-                        body_hash=request_hash, created_at=now,
-                    )
-                )
-            return None
-        except IntegrityError:
-            pass
+    """Claim the key for this request (None: run the handler, which re-attaches to an
+    operation a claim left unanswered), or return the stored answer to replay."""
+    try:
         with sessions.begin() as session:
-            record = session.get(IdempotencyRecord, (user_id, key))
-            if record is None:
-                continue  # its request failed and dropped it meanwhile: claim afresh
-            if record.body_hash != request_hash:
-                raise Problem(
-                    409, f"{HEADER} {key!r} was used for a different request",
-                    slug="idempotency-key-reused",
+            session.add(
+                IdempotencyRecord(
+                    user_id=user_id, key=key, method=method, path=path[:PATH_WIDTH],
+                    body_hash=request_hash, created_at=datetime.now(UTC),
                 )
-            if record.status_code is not None:
-                return Stored(record.status_code, record.response)
-            if _as_utc(record.created_at) > now - LEASE:
-                raise Problem(
-                    409, f"a request with {HEADER} {key!r} is still in progress; retry later",
-                    slug="idempotency-key-in-progress",
-                )
-            taken = session.execute(
-                update(IdempotencyRecord)
-                .where(
-                    IdempotencyRecord.user_id == user_id,
-                    IdempotencyRecord.key == key,
-                    IdempotencyRecord.status_code.is_(None),
-                    IdempotencyRecord.created_at == record.created_at,
-                )
-                .values(created_at=now)
-            ).rowcount
-            if taken == 1:
-                return None
-    raise Problem(409, f"{HEADER} {key!r} is contended; retry later", slug="idempotency-key-in-progress")
-
-
-def finish(sessions: sessionmaker[Session], user_id: str, key: str, answer: Stored | None) -> None:
-    """Store the final answer, or (None) drop the claim so the key may be retried."""
-    where = (IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key)
-    with sessions.begin() as session:
-        if answer is None:
-            session.execute(delete(IdempotencyRecord).where(*where))
-        else:
-            session.execute(
-                update(IdempotencyRecord)
-                .where(*where)
-                .values(status_code=answer.status_code, response=answer.body)
             )
+        return None
+    except IntegrityError:
+        pass
+    with sessions.begin() as session:
+        record = session.get(IdempotencyRecord, (user_id, key))
+        if record is None:
+            # Claims are never deleted: only a purge between the two statements.
+            raise Problem(409, f"{HEADER} {key!r} is contended; retry", slug="idempotency-key-contended")
+        if record.body_hash != request_hash:
+            raise Problem(
+                409, f"{HEADER} {key!r} was used for a different request",
+                slug="idempotency-key-reused",
+            )
+        if record.status_code is not None:
+            return Stored(record.status_code, record.response)
+        return None
+
+
+def finish(sessions: sessionmaker[Session], user_id: str, key: str, answer: Stored) -> None:
+    """Store the final answer."""
+    with sessions.begin() as session:
+        session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key)
+            .values(status_code=answer.status_code, response=answer.body)
+        )
 
 
 def replay(stored: Stored) -> JSONResponse:
@@ -185,17 +170,21 @@ class IdempotentRoute(APIRoute):
                 actor = authenticate(request.app.state.settings, token)
             except Problem:
                 return await handler(request)  # the handler's own auth refuses it
-            if not 0 < len(key) <= MAX_KEY_LENGTH:
-                raise Problem(422, f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters", slug="validation")
+            if not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()):
+                raise Problem(
+                    422, f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters", slug="validation"
+                )
             return await self._once(handler, request, actor.user_id, key)
 
         return idempotent
 
     async def _once(self, handler: Handler, request: Request, user_id: str, key: str) -> Response:
         sessions: sessionmaker[Session] = request.app.state.sessions
-        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        request_hash = fingerprint(request.method, path, await request.body())
-        stored = await run_in_threadpool(claim, sessions, user_id, key, request.method, path, request_hash)
+        user = stored_user(user_id)
+        # The whole path and query count in the hash; the stored path is for people.
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        request_hash = fingerprint(request.method, target, await request.body())
+        stored = await run_in_threadpool(claim, sessions, user, key, request.method, request.url.path, request_hash)
         if stored is not None:
             return replay(stored)
         request.state.operation_id = operation_id_for(user_id, key, request_hash)
@@ -203,9 +192,15 @@ class IdempotentRoute(APIRoute):
             response = await handler(request)
         except Exception as exc:
             problem = as_problem(exc)
-            if problem is None:
-                await run_in_threadpool(finish, sessions, user_id, key, None)
-                raise
+            if problem is None or problem.status >= 500:
+                raise  # not a final answer: the claim stays open and a retry re-attaches
             response = problem_response(problem)
-        await run_in_threadpool(finish, sessions, user_id, key, _final_answer(response))
+        answer = _final_answer(response)
+        if answer is not None:
+            try:
+                await run_in_threadpool(finish, sessions, user, key, answer)
+            except Exception as exc:
+                # The effect happened: answer it. The claim stays unanswered; a retry
+                # re-attaches to the same operation and stores its answer then.
+                log.warning("%s %r: answer not stored: %s", HEADER, key, first_line(exc))
         return response

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
 from api import errors
+from api.limits import RequestLimits
 from api.routes import contracts, disputes, health, hourly, milestones, refunds, users
 from escrow.db.engine import make_engine, make_sessionmaker
 from escrow.settings import Settings, get_settings
@@ -54,7 +55,8 @@ def create_app(
     app.state.settings = settings
     app.state.client = client
     app.state.sessions = sessions
-    errors.install(app)
+    app.add_middleware(RequestLimits)
+    errors.install(app)  # its last resort wraps everything, RequestLimits included
     for module in (health, contracts, milestones, refunds, disputes, hourly, users):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

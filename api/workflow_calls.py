@@ -6,15 +6,22 @@ workflow code: it may be deployed apart from the workers.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from typing import Protocol, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import timedelta
+from typing import NoReturn, Protocol, TypeVar
+from uuid import uuid4
 
 from pydantic import BaseModel
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     RPCTimeoutOrCancelledError,
+    WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
     WorkflowUpdateFailedError,
@@ -23,10 +30,11 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import can_see
-from api.errors import Problem, not_found
+from api.errors import RETRY_AFTER, Problem, not_found
 from escrow.errors import Refusal
 from escrow.models import (
     Actor,
+    AwaitClaim,
     Claim,
     ContractInput,
     ContractType,
@@ -53,10 +61,15 @@ LOG_TIME = "log_time"
 EDIT_TIME = "edit_time"
 DELETE_TIME = "delete_time"
 DISPUTE_HOURS = "dispute_hours"
+AWAIT_CLAIM = "await_claim"
+
+# How long a command may take before the client is told to retry (503).
+COMMAND_WAIT = timedelta(seconds=12)
 
 log = logging.getLogger(__name__)
 View = TypeVar("View", bound=BaseModel)
 Result = TypeVar("Result", bound=BaseModel)
+PartiesView = ContractView | MilestoneView | RefundView | DisputeView | HourlyWeekView
 
 # Refusal kind -> (HTTP status, problem type slug).
 REFUSALS = {
@@ -93,13 +106,15 @@ def _answers(what: str) -> Iterator[None]:
     except RPCTimeoutOrCancelledError as err:
         raise Problem(
             503, f"no answer in time from {what}; retry with the same Idempotency-Key",
-            slug="unavailable", headers={"Retry-After": "1"},
+            slug="unavailable", headers={"Retry-After": RETRY_AFTER},
         ) from err
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise not_found(f"no {what}") from err
         if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-            raise Problem(503, "the workflow engine is unavailable", slug="unavailable") from err
+            raise Problem(
+                503, "the workflow engine is unavailable", slug="unavailable", headers={"Retry-After": RETRY_AFTER}
+            ) from err
         raise
     except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as err:
         log.error("query on %s failed: %s", what, err)
@@ -118,7 +133,8 @@ async def start_contract(client: Client, contract: ContractInput, task_queue: st
 
 async def _query(client: Client, workflow_id: str, what: str, view: type[View]) -> View:
     with _answers(what):
-        return await client.get_workflow_handle(workflow_id).query(STATE_QUERY, result_type=view)
+        async with _bounded(f"{what} does not answer; retry"):
+            return await client.get_workflow_handle(workflow_id).query(STATE_QUERY, result_type=view)
 
 
 async def contract_state(client: Client, contract_id: str) -> ContractView:
@@ -150,28 +166,95 @@ async def _update(
     command: Command,
     update_id: str | None,
     result: type[Result],
-    state: type[ContractView | MilestoneView | RefundView | DisputeView | HourlyWeekView],
+    state: type[PartiesView],
     missing: Callable[[], Awaitable[None]] | None = None,
 ) -> Result:
-    """Send a command; `missing`, if given, answers for a workflow that never existed."""
+    """Send a command; `missing`, if given, answers for a workflow that never existed.
+
+    Bounded by COMMAND_WAIT: a workflow that has not answered by then (its worker or
+    the database away) is 503, and the client's retry under the same Idempotency-Key
+    re-attaches to the same update."""
     handle = client.get_workflow_handle(workflow_id)
+    # Retries below must re-attach to this one update, never send a second.
+    update_id = update_id or uuid4().hex
     with _answers(what):
-        try:
-            return await handle.execute_update(name, command, id=update_id, result_type=result)
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-            # A finished workflow takes no updates but still answers queries: to its
-            # parties that is a state refusing the command (409), not a missing thing.
+        async with _bounded(_still_running(what)):
+            pause = 0.05
+            while True:
+                try:
+                    return await handle.execute_update(name, command, id=update_id, result_type=result)
+                except RPCError as err:
+                    if err.status != RPCStatusCode.NOT_FOUND:
+                        raise
+                    status = await _status(client, workflow_id)
+                    if status is None:
+                        if missing is not None:
+                            await missing()
+                        raise
+                    if status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+                        await _closed(handle, what, command, state, err)
+                    # Running, yet the update found no workflow: one that has not run
+                    # its first task yet, as on a freshly started engine. Wait for it.
+                    log.info("%s: update %s found no running workflow; retrying", what, name)
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 1.0)
+
+
+async def _status(client: Client, workflow_id: str) -> WorkflowExecutionStatus.ValueType | None:
+    """The latest run's status, None if there is none. The raw call: the SDK's
+    describe() decodes the search attributes, which fails on the time-skipping server
+    when an unset DeadlineAt is stored."""
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
+    )
+    try:
+        described = await client.workflow_service.describe_workflow_execution(request)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return described.workflow_execution_info.status
+
+
+async def _closed(
+    handle: WorkflowHandle, what: str, command: Command, state: type[PartiesView], err: RPCError
+) -> NoReturn:
+    # A finished workflow takes no updates but still answers queries: to its parties
+    # that is a state refusing the command (409), not a missing thing.
+    view = await handle.query(STATE_QUERY, result_type=state)
+    if not can_see(command.actor, view.client_id, view.expert_id):
+        raise err
+    raise Problem(409, f"{what} is {view.status} and takes no more commands", slug="conflict") from err
+
+
+@asynccontextmanager
+async def _bounded(detail: str) -> AsyncIterator[None]:
+    """At most COMMAND_WAIT, then 503 with `detail`."""
+    try:
+        async with asyncio.timeout(COMMAND_WAIT.total_seconds()):
+            yield
+    except TimeoutError as err:
+        raise Problem(503, detail, slug="unavailable", headers={"Retry-After": RETRY_AFTER}) from err
+
+
+def _still_running(what: str) -> str:
+    return f"{what} is still running the command; retry with the same Idempotency-Key"
+
+
+async def await_claim(client: Client, owner_workflow_id: str, claim_id: str) -> None:
+    """Read-your-writes: return once the owner of the money (a milestone, a billing
+    week) has paid the outcome of a claim that was just decided, so the answer and
+    every read after it show the money it moved. Bounded like a command."""
+    handle = client.get_workflow_handle(owner_workflow_id)
+    what = f"the payment of claim {claim_id}"
+    with _answers(what):
+        async with _bounded(_still_running(what)):
             try:
-                view = await handle.query(STATE_QUERY, result_type=state)
-            except RPCError as gone:
-                if gone.status == RPCStatusCode.NOT_FOUND and missing is not None:
-                    await missing()
-                raise
-            if not can_see(command.actor, view.client_id, view.expert_id):
-                raise
-            raise Problem(409, f"{what} is {view.status} and takes no more commands", slug="conflict") from err
+                await handle.execute_update(AWAIT_CLAIM, AwaitClaim(claim_id=claim_id))
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                # The owner has ended, which it does only with every claim paid.
 
 
 # ---------------------------------------------------------------- contracts, milestones

@@ -9,6 +9,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
+# A database that is down must fail a connection in seconds, so the API can answer
+# 503 and a worker's activity retry, rather than hang: libpq's connect_timeout bounds
+# the connect, tcp_user_timeout (ms) a query sent to a peer that no longer answers.
+POSTGRES_CONNECT = {"connect_timeout": 3, "tcp_user_timeout": 10_000}
+
+
 def normalise_url(url: str) -> str:
     """`postgresql://` means psycopg 3 here; SQLAlchemy would otherwise pick psycopg2."""
     parsed = make_url(url)
@@ -21,7 +27,8 @@ def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        defaults = {k: v for k, v in POSTGRES_CONNECT.items() if k not in parsed.query}
+        return create_engine(url, pool_pre_ping=True, connect_args=defaults)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
