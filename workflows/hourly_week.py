@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from escrow.errors import Refusal, refuse
     from escrow.models import (
         Actor,
+        AwaitClaim,
         Claim,
         ClaimKind,
         ClaimStatus,
@@ -108,13 +109,13 @@ class HourlyWeekWorkflow:
         while True:
             self._changed = False
             async with self._turns.lock:
-                await self._fire_due()
+                stuck = await steps.fire(self._fire_due)
             if self._changed:
-                continue
+                continue  # one action can make another due (a claim closing frees money)
             if self._finished():
                 break
             now = workflow.now()
-            due = min((t for t in self._timers() if t > now), default=None)
+            due = None if stuck else min((t for t in self._timers() if t > now), default=None)
             try:
                 await workflow.wait_condition(lambda: self._changed, timeout=None if due is None else due - now)
             except asyncio.TimeoutError:
@@ -178,6 +179,23 @@ class HourlyWeekWorkflow:
     def state(self) -> HourlyWeekView:
         return self._view
 
+    @workflow.update
+    async def await_claim(self, cmd: AwaitClaim) -> HourlyWeekView:
+        """The week once the claim (an hours dispute) is no longer open: its outcome
+        paid, so a read after the command that decided it shows the money."""
+        await workflow.wait_condition(lambda: self._claim(cmd.claim_id).status != ClaimStatus.OPEN)
+        return self._view
+
+    @await_claim.validator
+    def _validate_await_claim(self, cmd: AwaitClaim) -> None:
+        self._claim(cmd.claim_id)
+
+    def _claim(self, claim_id: str) -> Claim:
+        claim = next((c for c in self._view.claims if c.id == claim_id), None)
+        if claim is None:
+            raise refuse(Refusal.NOT_FOUND, f"no claim {claim_id} on week {self._view.week}")
+        return claim
+
     @workflow.signal
     def payment_method_changed(self, payment_method: str) -> None:
         """H7: a new card is tried at once."""
@@ -218,9 +236,9 @@ class HourlyWeekWorkflow:
         self._check_log(cmd)
 
     def _check_log(self, cmd: LogTime) -> None:
+        # Evidence is optional (API.md): tracked time without it stays tracked, covered
+        # by billing security (H5), and the week's view says which entries lack it.
         self._require_editable(cmd.actor)
-        if cmd.kind == EntryKind.TRACKED and not cmd.evidence:
-            raise refuse(Refusal.INVALID, "tracked time needs its activity evidence (H1); log it as manual otherwise")
         self._check_span(cmd.started_at, cmd.minutes, ignore=None)
 
     @workflow.update

@@ -86,6 +86,7 @@ async def test_the_expert_logs_edits_and_deletes_time_in_the_open_week(api, env)
     assert tracked.status_code == 201, tracked.text
     entry = tracked.json()
     assert (entry["week"], entry["contract_id"], entry["minutes"], entry["kind"]) == (week.week, cid, 120, "tracked")
+    assert entry["has_evidence"] is True
     manual = (await log(api, cid, parties.expert, monday + timedelta(days=1), minutes=30, kind="manual")).json()
 
     view = (await api.get(f"/v1/contracts/{cid}/weeks/{week.week}", headers=parties.client)).json()
@@ -145,9 +146,7 @@ async def test_time_entries_that_no_open_week_takes_are_refused(api, env):
     for minutes in (0, 1.5, "30", 7 * 24 * 60 + 1):
         body = {**naive, "started_at": week.starts_at.isoformat(), "minutes": minutes}
         assert_problem(await api.post(f"/v1/contracts/{cid}/time-entries", json=body, headers=parties.expert), 422)
-    # Tracked time needs evidence; only the expert logs; the weekly limit holds.
-    no_evidence = {"started_at": week.starts_at.isoformat(), "minutes": 30, "kind": "tracked"}
-    assert_problem(await api.post(f"/v1/contracts/{cid}/time-entries", json=no_evidence, headers=parties.expert), 422)
+    # Only the expert logs; the weekly limit holds.
     assert_problem(await log(api, cid, parties.client, week.starts_at + timedelta(hours=9)), 403)
     assert_problem(await log(api, cid, parties.expert, week.starts_at + timedelta(hours=9), minutes=121), 409)
     # Strangers and unknown contracts: nothing to see.
@@ -179,13 +178,23 @@ async def test_reading_weeks(api, env):
         assert_problem(await api.post("/v1/contracts", json=body, headers=parties.client), 422)
 
 
-@pytest.mark.rules("H2", "H3", "H4", "H5", "D8")
+@pytest.mark.rules("H1", "H2", "H3", "H4", "H5", "D8")
 async def test_the_client_disputes_tracked_hours_only_in_its_review(api, env):
     week = await wednesday_of_a_new_week(env)
     parties = Parties.fresh()
     cid = (await hourly_contract(api, parties))["id"]
     await opened(api, cid, week, parties.expert)
-    tracked = (await log(api, cid, parties.expert, week.starts_at + timedelta(hours=9), minutes=60)).json()
+    # API.md's published four-field body: tracked time without its optional evidence.
+    published = {
+        "started_at": (week.starts_at + timedelta(hours=9)).isoformat(),
+        "minutes": 60,
+        "kind": "tracked",
+        "memo": "wireframes",
+    }
+    logged = await api.post(f"/v1/contracts/{cid}/time-entries", json=published, headers=parties.expert)
+    assert logged.status_code == 201, logged.text
+    tracked = logged.json()
+    assert (tracked["kind"], tracked["evidence"], tracked["has_evidence"]) == ("tracked", None, False)
     manual = (
         await log(api, cid, parties.expert, week.starts_at + timedelta(hours=11), minutes=30, kind="manual")
     ).json()
@@ -206,6 +215,7 @@ async def test_the_client_disputes_tracked_hours_only_in_its_review(api, env):
         "the client review to open",
     )
     assert (in_review["payment_status"], in_review["escrow"], in_review["charged"]) == ("paid", 9_000, 9_000)
+    assert (in_review["tracked_minutes"], in_review["tracked_minutes_without_evidence"]) == (60, 60)
     assert_problem(
         await api.patch(f"/v1/time-entries/{tracked['id']}", json={"minutes": 30}, headers=parties.expert), 409
     )
