@@ -164,7 +164,7 @@ def start_dev_server(args: argparse.Namespace, namespace: str) -> subprocess.Pop
         "--ui-disable-news-fetch",  # no network here; the UI should not try
         "--log-level", "error",
     ]
-    from workflows.search_attributes import ALL
+    from escrow.search_attributes import ALL
 
     # Registered at boot, so the very first workflow can set them.
     for key in ALL:

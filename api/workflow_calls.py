@@ -31,6 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import can_see
 from api.errors import RETRY_AFTER, Problem, not_found
+from escrow import ids
 from escrow.errors import Refusal
 from escrow.models import (
     Actor,
@@ -45,7 +46,6 @@ from escrow.models import (
     RefundView,
     TimeEntry,
 )
-from workflows import ids
 
 CONTRACT_WORKFLOW = "ContractWorkflow"
 STATE_QUERY = "state"

@@ -17,10 +17,10 @@ from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
+from escrow import search_attributes
 from escrow.errors import Refusal, refuse
 from escrow.models.common import Command
 from escrow.settings import Settings
-from workflows import search_attributes
 
 
 class CommandPayloadConverter(PydanticPayloadConverter):

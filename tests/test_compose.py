@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workflows import search_attributes
+from escrow import search_attributes
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -25,6 +25,7 @@ from temporalio.converter import DataConverter
 
 from activities.steps import StepActivities
 from escrow import accounts
+from escrow import search_attributes as sa
 from escrow.db.models import AuditEvent, OutboxMessage, Transfer
 from escrow.models import Actor, PartyCommand, Role, Step
 from escrow.models.dispute import (
@@ -43,7 +44,6 @@ from escrow.models.dispute import (
 from escrow.policy import preset
 from tests.support import at, balance, eventually, refusal
 from worker import build_worker
-from workflows import search_attributes as sa
 from workflows.dispute import DisputeWorkflow as DW
 
 pytestmark = pytest.mark.usefixtures("worker")

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from escrow import accounts
+from escrow import search_attributes as sa
 from escrow.db import ledger
 from escrow.db.models import Invoice, OutboxMessage, Transfer
 from escrow.models import (
@@ -22,7 +23,6 @@ from escrow.models import (
     Submit,
 )
 from tests.support import at, balance, finished, funded, open_contract, refusal
-from workflows import search_attributes as sa
 from workflows.milestone import MilestoneWorkflow as MW
 
 pytestmark = pytest.mark.usefixtures("worker")

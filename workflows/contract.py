@@ -17,6 +17,8 @@ from temporalio.common import TypedSearchAttributes
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from escrow import ids
+    from escrow import search_attributes as sa
     from escrow.calendar import BillingWeek, iso_week
     from escrow.errors import Refusal, refuse
     from escrow.models import (
@@ -41,8 +43,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from escrow.models.hourly import HourlyWeekInput
     from escrow.money import format_cents
-    from workflows import ids, steps
-    from workflows import search_attributes as sa
+    from workflows import steps
     from workflows.hourly_week import HourlyWeekWorkflow
     from workflows.milestone import MilestoneWorkflow, initial_view
 

@@ -29,6 +29,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from escrow import accounts
+    from escrow import search_attributes as sa
     from escrow.errors import Refusal, refuse
     from escrow.models import Actor, PartyCommand, Role, Step, TransferSpec
     from escrow.models.dispute import (
@@ -52,7 +53,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from escrow.money import format_cents
     from escrow.policy import FeePolicy, Policy
-    from workflows import search_attributes as sa
     from workflows import steps
 
 # Notifications for the dispute team go to this outbox address, not to a person.

@@ -22,8 +22,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from escrow import accounts
+    from escrow import accounts, ids
     from escrow import holds as holds_
+    from escrow import search_attributes as sa
     from escrow.calendar import WEEK, BillingWeek
     from escrow.errors import Refusal, refuse
     from escrow.models import (
@@ -55,8 +56,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from escrow.money import format_cents
     from escrow.payments import ChargeOutcome, ChargeRequest, ChargeResult
-    from workflows import ids, steps
-    from workflows import search_attributes as sa
+    from workflows import steps
 
 # A gateway that stays unreachable this long counts as one failed charge (H7).
 CHARGE_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=30))

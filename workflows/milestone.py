@@ -19,8 +19,9 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from escrow import accounts
+    from escrow import accounts, ids
     from escrow import holds as holds_
+    from escrow import search_attributes as sa
     from escrow.errors import Refusal, refuse
     from escrow.models import (
         Actor,
@@ -57,8 +58,7 @@ with workflow.unsafe.imports_passed_through():
         TransferSpec,
     )
     from escrow.money import format_cents
-    from workflows import ids, steps
-    from workflows import search_attributes as sa
+    from workflows import steps
     from workflows.refund import RefundRequestWorkflow
 
 UNFUNDED = (MilestoneStatus.PROPOSED, MilestoneStatus.AGREED, MilestoneStatus.FUNDING_PENDING)

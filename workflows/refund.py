@@ -13,6 +13,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from escrow import search_attributes as sa
     from escrow.errors import Refusal, refuse
     from escrow.models import (
         Actor,
@@ -25,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
         Step,
     )
     from escrow.money import format_cents
-    from workflows import search_attributes as sa
     from workflows import steps
 
 

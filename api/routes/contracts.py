@@ -49,13 +49,13 @@ async def detail(client: ClientDep, contract: ContractView) -> ContractDetail:
 async def open_contract(
     body: NewContract, actor: ActorDep, client: ClientDep, settings: SettingsDep, request: Request
 ) -> ContractDetail:
+    """A fixed-rate contract agrees milestones (M1); an hourly one (`hourly_rate`, an
+    optional `weekly_limit_hours` and the client's card in `payment_method`) opens a
+    billing week by itself every Monday 00:00 UTC and bills the week before (H1, H2)."""
     if actor.role is not Role.CLIENT:
         raise forbidden("only a client may open a contract")
     if body.expert_id == actor.user_id:
         raise Problem(422, "a contract needs an expert other than its client", slug="validation")
-    """A fixed-rate contract agrees milestones (M1); an hourly one (`hourly_rate`, an
-    optional `weekly_limit_hours` and the client's card in `payment_method`) opens a
-    billing week by itself every Monday 00:00 UTC and bills the week before (H1, H2)."""
     contract = ContractInput(
         # Under an Idempotency-Key the id is derived from it, so a retry finds the
         # contract its first attempt started instead of opening a second one.

@@ -14,6 +14,7 @@ from api.errors import not_found
 from api.idempotency import IdempotentRoute, operation_id
 from api.openapi import PROBLEMS
 from api.schemas import AnswerBody, EscalateBody, RefundRequestBody
+from escrow import ids
 from escrow.inputs import Reference
 from escrow.models import (
     Actor,
@@ -24,7 +25,6 @@ from escrow.models import (
     RefundView,
     RequestRefund,
 )
-from workflows import ids
 
 router = APIRouter(tags=["refunds"], route_class=IdempotentRoute, responses=PROBLEMS)
 Id = Annotated[Reference, Path()]

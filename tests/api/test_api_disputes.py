@@ -140,6 +140,9 @@ async def test_dispute_refusals(api):
     assert_problem(
         await api.post(path, json={"amount": 1_000, "reason": "x"}, headers=bearer("mallory", Role.CLIENT)), 403
     )
+    # The refused disputes froze nothing: all of the escrow is still free.
+    view = (await api.get(f"/v1/milestones/{milestone['id']}", headers=parties.client)).json()
+    assert (view["escrow"], view["frozen"], view["claims"]) == (30_000, 0, [])
     dispute = await open_dispute(api, milestone["id"], parties.client, 10_000)
     stranger = bearer("mallory", Role.EXPERT)
     assert_problem(await api.get(f"/v1/disputes/{dispute['id']}", headers=stranger), 404)

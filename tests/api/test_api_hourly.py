@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from escrow import ids
 from escrow.calendar import BillingWeek, iso_week
 from escrow.models import Role
 from escrow.payments import SANDBOX_DECLINED, SANDBOX_SUCCEEDS
@@ -22,7 +23,6 @@ from tests.api.support import (
     claim_of,
     poll,
 )
-from workflows import ids
 
 pytestmark = pytest.mark.usefixtures("worker")
 RATE = 6_000  # USD 60.00 an hour: a minute is a dollar

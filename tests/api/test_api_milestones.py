@@ -105,8 +105,15 @@ async def test_an_expert_cannot_release(api):
 @pytest.mark.rules("M4", "L3")
 async def test_releasing_more_than_the_escrow_is_409(api):
     parties, milestone = await agreed_milestone(api, amount=5_000)
-    await command(api, milestone["id"], "fund", parties.client, {"card_authenticated": True})
-    assert_problem(await command(api, milestone["id"], "release", parties.client, {"amount": 5_001}), 409)
+    funded = await command(api, milestone["id"], "fund", parties.client, {"card_authenticated": True})
+    assert funded.status_code == 200 and funded.json()["escrow"] == 5_000, funded.text
+    refused = assert_problem(await command(api, milestone["id"], "release", parties.client, {"amount": 5_001}), 409)
+    assert "50.00" in refused["detail"]
+    view = (await api.get(f"/v1/milestones/{milestone['id']}", headers=parties.client)).json()
+    assert (view["escrow"], view["released"]) == (5_000, 0)
+    # All of it, exactly, is still releasable.
+    released = await command(api, milestone["id"], "release", parties.client, {"amount": 5_000})
+    assert released.status_code == 200 and released.json()["released"] == 5_000, released.text
 
 
 async def test_non_parties_do_not_learn_that_a_contract_exists(api):

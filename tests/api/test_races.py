@@ -12,11 +12,10 @@ from httpx import AsyncClient, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from escrow import accounts
+from escrow import accounts, ids
 from escrow.db.check import check
 from escrow.db.models import AuditEvent, Transfer
 from tests.api.support import PROBLEM_JSON, Parties, funded_milestone
-from workflows import ids
 
 pytestmark = pytest.mark.usefixtures("worker")
 
