@@ -200,9 +200,10 @@ class TimeEntryView(TimeEntry):
 
 
 class ContractDetail(ContractView):
-    """The contract's view with each milestone's full state, read from the milestone's
-    own workflow: fresher than the summaries the contract is sent after each change,
-    so a client reads its own release at once. `escrow_total` sums these."""
+    """The contract's view with each milestone's full state, from the read model each
+    milestone step writes with its money: fresher than the summaries the contract is
+    sent after each change, so a client reads its own release at once. `escrow_total`
+    sums these."""
 
     milestones: list[MilestoneView]  # type: ignore[assignment]
 

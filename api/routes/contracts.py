@@ -7,10 +7,11 @@ from typing import Annotated
 from uuid import uuid4
 
 from fastapi import APIRouter, Path, Request
+from starlette.concurrency import run_in_threadpool
 
 from api import workflow_calls
 from api.auth import can_see
-from api.deps import ActorDep, ClientDep, SettingsDep
+from api.deps import ActorDep, ClientDep, SessionsDep, SettingsDep
 from api.errors import Problem, forbidden, not_found
 from api.idempotency import IdempotentRoute, operation_id
 from api.openapi import PROBLEMS
@@ -21,6 +22,7 @@ from api.schemas import (
     NewMilestone,
     PaymentMethodBody,
 )
+from escrow.db.views import milestone_views
 from escrow.inputs import Reference
 from escrow.models import (
     AddMilestone,
@@ -37,12 +39,15 @@ router = APIRouter(tags=["contracts"], route_class=IdempotentRoute, responses=PR
 ContractPath = Annotated[Reference, Path()]
 
 
-async def detail(client: ClientDep, contract: ContractView) -> ContractDetail:
-    """The contract with each milestone's full state, read from its own workflow."""
-    milestones = await asyncio.gather(
-        *(workflow_calls.milestone_state(client, m) for m in contract.milestone_ids)
-    )
-    return ContractDetail.of(contract, list(milestones))
+async def detail(client: ClientDep, sessions: SessionsDep, contract: ContractView) -> ContractDetail:
+    """The contract with each milestone's full state from the read model its steps
+    write: no query per milestone, finished ones included. Only a milestone too new to
+    have written its first step is asked directly."""
+    stored = await run_in_threadpool(milestone_views, sessions, contract.id)
+    new = [m for m in contract.milestone_ids if m not in stored]
+    asked = await asyncio.gather(*(workflow_calls.milestone_state(client, m) for m in new))
+    views = {m: MilestoneView.model_validate(view) for m, view in stored.items()} | {v.id: v for v in asked}
+    return ContractDetail.of(contract, [views[m] for m in contract.milestone_ids])
 
 
 @router.post("/contracts", status_code=201, response_model=ContractDetail, summary="Open a contract (M1, H1)")
@@ -77,11 +82,13 @@ async def open_contract(
     "/contracts/{contract_id}", response_model=ContractDetail,
     summary="A contract with its milestones or billing weeks and escrow total",
 )
-async def read_contract(contract_id: ContractPath, actor: ActorDep, client: ClientDep) -> ContractDetail:
+async def read_contract(
+    contract_id: ContractPath, actor: ActorDep, client: ClientDep, sessions: SessionsDep
+) -> ContractDetail:
     contract = await workflow_calls.contract_state(client, contract_id)
     if not can_see(actor, contract.client_id, contract.expert_id):
         raise not_found(f"no contract {contract_id}")
-    return await detail(client, contract)
+    return await detail(client, sessions, contract)
 
 
 @router.post(
@@ -97,7 +104,12 @@ async def add_milestone(
 
 @router.post("/contracts/{contract_id}/close", response_model=ContractDetail, summary="Close the contract (C1, C2)")
 async def close_contract(
-    contract_id: ContractPath, actor: ActorDep, client: ClientDep, request: Request, body: CloseBody | None = None
+    contract_id: ContractPath,
+    actor: ActorDep,
+    client: ClientDep,
+    sessions: SessionsDep,
+    request: Request,
+    body: CloseBody | None = None,
 ) -> ContractDetail:
     """Either party closes. Unfunded milestones are cancelled; unreleased escrow is
     released to the expert (`remainder: release`, the client only) or returned to the
@@ -109,7 +121,7 @@ async def close_contract(
     view = await workflow_calls.contract_command(
         client, contract_id, workflow_calls.CLOSE_CONTRACT, command, operation_id(request)
     )
-    return await detail(client, view)
+    return await detail(client, sessions, view)
 
 
 @router.post(
@@ -117,7 +129,12 @@ async def close_contract(
     summary="Set the hourly contract's card (H2, H7)",
 )
 async def set_payment_method(
-    contract_id: ContractPath, body: PaymentMethodBody, actor: ActorDep, client: ClientDep, request: Request
+    contract_id: ContractPath,
+    body: PaymentMethodBody,
+    actor: ActorDep,
+    client: ClientDep,
+    sessions: SessionsDep,
+    request: Request,
 ) -> ContractDetail:
     """The client's card for the weekly charges. A week whose charge is failing tries the
     new card at once, and a successful charge lifts the hold (H7)."""
@@ -125,4 +142,4 @@ async def set_payment_method(
     view = await workflow_calls.contract_command(
         client, contract_id, workflow_calls.SET_PAYMENT_METHOD, command, operation_id(request)
     )
-    return await detail(client, view)
+    return await detail(client, sessions, view)

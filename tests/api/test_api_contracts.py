@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from escrow.db.views import milestone_views
 from escrow.models import Role
 from tests.api.support import (
     Parties,
@@ -16,6 +17,7 @@ from tests.api.support import (
     open_contract,
     poll,
 )
+from tests.support import eventually
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -85,3 +87,27 @@ async def test_a_contract_without_escrow_closes_without_a_remainder(api):
     assert "closed" in assert_problem(again, 409)["detail"]
     assert_problem(await api.post(f"/v1/contracts/{contract['id']}/close", headers=bearer("mallory", Role.CLIENT)), 404)
     assert_problem(await api.post("/v1/contracts/no-such-contract/close", headers=parties.client), 404)
+
+
+async def test_reading_a_contract_asks_no_milestone_workflow(api, sessions, monkeypatch):
+    """Its milestones come from the read model their steps write with the money, however
+    many there are and whether or not their workflows have ended."""
+    parties, milestone = await funded_milestone(api, 30_000)
+    released = await command(api, milestone["id"], "release", parties.client, {"amount": 10_000})
+    assert released.status_code == 200, released.text
+    second = await add_milestone(api, milestone["contract_id"], parties.client, amount=5_000)
+    path = f"/v1/contracts/{milestone['contract_id']}"
+    # The new milestone writes its first step on its own, just after it starts.
+    async def both_written() -> bool:
+        return len(milestone_views(sessions, milestone["contract_id"])) == 2
+
+    await eventually(both_written, "both milestones' first steps")
+
+    async def asked(*_: object) -> None:
+        raise AssertionError("a milestone's workflow was queried")
+
+    monkeypatch.setattr("api.workflow_calls.milestone_state", asked)
+    view = (await api.get(path, headers=parties.client)).json()
+    shown = {m["id"]: (m["status"], m["escrow"], m["released"]) for m in view["milestones"]}
+    assert shown == {milestone["id"]: ("partially_released", 20_000, 10_000), second["id"]: ("agreed", 0, 0)}
+    assert view["escrow_total"] == 20_000
