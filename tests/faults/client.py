@@ -19,7 +19,6 @@ import httpx
 from api.auth import issue_token
 from escrow.models import Role
 
-IN_PROGRESS = "urn:escrow:problem:idempotency-key-in-progress"
 # One HTTP attempt may wait on a worker that was just killed, or a database behind an
 # outage: the answer comes once both are back.
 ATTEMPT_TIMEOUT = 90.0
@@ -80,9 +79,6 @@ class Api:
     def _later(self, response: httpx.Response) -> bool:
         if response.status_code >= 500:
             self.retries[f"http {response.status_code}"] += 1
-            return True
-        if response.status_code == 409 and response.json().get("type") == IN_PROGRESS:
-            self.retries["409 in progress"] += 1
             return True
         return False
 
