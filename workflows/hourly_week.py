@@ -183,18 +183,12 @@ class HourlyWeekWorkflow:
     async def await_claim(self, cmd: AwaitClaim) -> HourlyWeekView:
         """The week once the claim (an hours dispute) is no longer open: its outcome
         paid, so a read after the command that decided it shows the money."""
-        await workflow.wait_condition(lambda: self._claim(cmd.claim_id).status != ClaimStatus.OPEN)
+        await steps.until_decided(lambda: self._view.claims, cmd.claim_id)
         return self._view
 
     @await_claim.validator
     def _validate_await_claim(self, cmd: AwaitClaim) -> None:
-        self._claim(cmd.claim_id)
-
-    def _claim(self, claim_id: str) -> Claim:
-        claim = next((c for c in self._view.claims if c.id == claim_id), None)
-        if claim is None:
-            raise refuse(Refusal.NOT_FOUND, f"no claim {claim_id} on week {self._view.week}")
-        return claim
+        steps.claim(self._view.claims, cmd.claim_id)
 
     @workflow.signal
     def payment_method_changed(self, payment_method: str) -> None:

@@ -177,17 +177,12 @@ class MilestoneWorkflow:
     async def await_claim(self, cmd: AwaitClaim) -> MilestoneView:
         """Answers once the claim is decided and its money moved, so the command that
         decided it (a verdict, a refund's approval) can answer the money it moved."""
-        await workflow.wait_condition(lambda: self._claim_status(cmd.claim_id) != ClaimStatus.OPEN)
+        await steps.until_decided(lambda: self._view.claims, cmd.claim_id)
         return self._view
 
     @await_claim.validator
     def _validate_await_claim(self, cmd: AwaitClaim) -> None:
-        if self._view.claim(cmd.claim_id) is None:
-            raise refuse(Refusal.NOT_FOUND, "no such refund request or dispute on this milestone")
-
-    def _claim_status(self, claim_id: str) -> ClaimStatus | None:
-        claim = self._view.claim(claim_id)
-        return claim.status if claim else None
+        steps.claim(self._view.claims, cmd.claim_id)
 
     # ---------------------------------------------------------------- M8 agreement
 

@@ -14,7 +14,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from escrow.errors import Refusal, refuse
-    from escrow.models import Actor, AuditEvent, Notification, Step
+    from escrow.models import Actor, AuditEvent, Claim, ClaimStatus, Notification, Step
 
 T = TypeVar("T")
 
@@ -78,6 +78,20 @@ async def fire(due: Callable[[], Awaitable[None]]) -> bool:
         workflow.set_current_details(f"**stuck**: a timer's step can't be stored ({err.message}); it is tried again after the next command")
         return True
     return False
+
+
+def claim(claims: list[Claim], claim_id: str) -> Claim:
+    """The claim an `await_claim` names, on whichever workflow owns the escrow."""
+    found = next((c for c in claims if c.id == claim_id), None)
+    if found is None:
+        raise refuse(Refusal.NOT_FOUND, f"no refund request or dispute {claim_id} here")
+    return found
+
+
+async def until_decided(claims: Callable[[], list[Claim]], claim_id: str) -> None:
+    """`await_claim`: until the claim is no longer open. The step that closes a claim
+    is the one that pays its outcome, so the owner's view then shows the money."""
+    await workflow.wait_condition(lambda: claim(claims(), claim_id).status != ClaimStatus.OPEN)
 
 
 async def tell(workflow_id: str, signal: str, arg: object) -> None:
