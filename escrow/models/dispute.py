@@ -59,6 +59,9 @@ class DisputeInput(BaseModel):
     currency: str
     reason: str
     policy: Policy
+    # When the owner filed it: the dispute's clock and the view it answers start here.
+    # None in histories from before it was passed (the child's start is used then).
+    filed_at: datetime | None = None
 
 
 class Offer(BaseModel):

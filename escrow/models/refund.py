@@ -39,6 +39,9 @@ class RefundInput(BaseModel):
     phase: RefundPhase
     needs_operator: bool
     policy: Policy
+    # When the milestone asked: the request's clock and the view it answers start here.
+    # None in histories from before it was passed (the child's start is used then).
+    requested_at: datetime | None = None
 
 
 class RefundView(BaseModel):

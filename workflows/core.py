@@ -1,0 +1,242 @@
+"""The workflow core: the mechanics every workflow shares, written once, so that a
+workflow module holds only its rules.
+
+An `Entity` owns its view, counts its steps, writes each decision as one step through
+`post_step` and only then adopts the decision's view (the workflow never shows money
+the ledger has not moved), publishes search attributes and Web UI details, serialises
+commands (`Turns`) and keeps its deadlines: the workflow lists (instant, action) pairs
+and one loop sleeps until the earliest and fires what is due (as samples-python's
+`updatable_timer`: a change wakes the loop and the list is read again).
+
+`command(decide)` registers an update whose validator and handler run the same pure
+decision of `escrow.rules`; `checked(check)` registers a hand-written handler under the
+same turn-taking, validated by `check`.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar, get_type_hints
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
+
+with workflow.unsafe.imports_passed_through():
+    from escrow.models import Step
+    from escrow.models.ledger import AuditEvent, Notification
+    from escrow.notices import messages
+    from escrow.policy import Policy
+    from escrow.rules import Context, Decision
+    from workflows import steps
+
+V = TypeVar("V", bound=BaseModel)
+C = TypeVar("C")
+R = TypeVar("R")
+
+Action = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """At `at`, `action` runs (under the workflow's turn); `None` only wakes the workflow
+    to see whether it has finished."""
+
+    at: datetime
+    action: Action | None
+
+
+class Entity(Generic[V]):
+    """Base of every workflow class. A subclass sets the view in `__init__` through
+    `super().__init__` and answers the hooks below."""
+
+    def __init__(self, view: V, policy: Policy, step: int = 0) -> None:
+        self._view = view
+        self._policy = policy
+        self._step = step
+        self._turns = steps.Turns()
+        self._changed = False
+        # Children whose outcome this workflow acts on; kept so they aren't collected.
+        self._watchers: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------ hooks
+
+    def search_attributes(self) -> list[SearchAttributeUpdate]:
+        return []
+
+    def details(self) -> str:
+        return ""
+
+    def deadlines(self) -> list[Deadline]:
+        return []
+
+    def read_model(self, view: V) -> dict[str, Any]:
+        """The `Step` fields that carry this view into the read model, if any."""
+        return {}
+
+    async def written(self) -> None:
+        """After each step is adopted (a milestone tells its contract)."""
+
+    # ------------------------------------------------------------------ steps
+
+    @property
+    def view(self) -> V:
+        return self._view
+
+    def context(self) -> Context:
+        return Context(
+            now=workflow.now(), policy=self._policy, workflow_id=workflow.info().workflow_id, step=self._step + 1
+        )
+
+    def decide(self, rule: Callable[[V, Context], Decision[V] | None]) -> Action:
+        """A deadline's action from a pure decision of the view."""
+
+        async def act() -> None:
+            await self.write(rule(self._view, self.context()))
+
+        return act
+
+    async def write(self, decision: Decision[V] | None) -> None:
+        """Write the decision as one step (money, read model, audit, outbox), then adopt
+        its view. None writes nothing."""
+        if decision is None:
+            return
+        ctx = self.context()
+        wf_id, n, at = ctx.workflow_id, ctx.step, ctx.now
+        await steps.post(
+            Step(
+                at=at,
+                version=n,
+                transfers=decision.transfers,
+                invoices=decision.invoices,
+                audit=[
+                    AuditEvent(
+                        id=f"{wf_id}:{n}",
+                        workflow_id=wf_id,
+                        kind=decision.kind,
+                        actor_id=decision.actor.user_id if decision.actor else None,
+                        data=decision.data,
+                    )
+                ],
+                notifications=[
+                    Notification(id=f"{wf_id}:{n}:{user}", user_id=user, kind=decision.kind, message=text)
+                    for user, text in messages(decision.notices).items()
+                ],
+                **self.read_model(decision.view),
+            ),
+            decision.kind,
+        )
+        self._step = n
+        self._view = decision.view
+        self._changed = True
+        self.publish()
+        await self.written()
+
+    def publish(self) -> None:
+        """Search attributes and current details, for operators in the Web UI."""
+        attributes = self.search_attributes()
+        if attributes:
+            workflow.upsert_search_attributes(attributes)
+        workflow.set_current_details(self.details())
+
+    def watch(self, handle: Awaitable[R], on_done: Callable[[R], Awaitable[None]]) -> None:
+        """When a child decides, act on its outcome in turn with every other command."""
+        self._watchers.append(steps.watch(handle, self._turns.lock, on_done))
+
+    # ------------------------------------------------------------------ deadlines
+
+    async def keep_deadlines(self, finished: Callable[[], bool], wake: Callable[[], bool] = lambda: False) -> None:
+        """Fire due deadlines, earliest first, until `finished`; sleep until the next
+        one or a change (a command's step, or `wake`). A deadline whose step the
+        database refuses leaves the workflow stuck, taking commands, until the next
+        change: never failed, never retried in a loop."""
+        self._turns.open()
+        stuck = False
+        while True:
+            self._changed = False
+            async with self._turns.lock:
+                stuck = await steps.fire(self._fire_due)
+            if self._changed:
+                continue  # one action can make another due (a claim closing frees money)
+            if finished():
+                return
+            now = workflow.now()
+            upcoming = None if stuck else min((d.at for d in self.deadlines() if d.at > now), default=None)
+            try:
+                await workflow.wait_condition(
+                    lambda: self._changed or wake() or finished(),
+                    timeout=None if upcoming is None else upcoming - now,
+                )
+            except asyncio.TimeoutError:
+                pass
+
+    async def _fire_due(self) -> None:
+        """The earliest due action that changes something; the loop then reads the
+        deadlines again, as that change may have moved them."""
+        now = workflow.now()
+        for deadline in sorted((d for d in self.deadlines() if d.at <= now), key=lambda d: d.at):
+            if deadline.action is not None:
+                await deadline.action()
+                if self._changed:
+                    return
+
+
+# ---------------------------------------------------------------------- commands
+
+
+def _hints(fn: Callable[..., Any]) -> list[Any]:
+    hints = get_type_hints(fn)
+    return [hints[name] for name in inspect.signature(fn).parameters]
+
+
+def command(
+    decide: Callable[[V, C, Context], Decision[V]], *, name: str | None = None, description: str | None = None
+) -> Callable[..., Any]:
+    """An update `name` (default: the decision's name) taking the decision's command and
+    answering the view it leaves. Its validator runs `decide` and throws the decision
+    away, so a refusal writes nothing; the handler runs it again in its turn, as the
+    state may have moved since, and writes what it decides."""
+    view_type, command_type, _ = _hints(decide)
+
+    async def handler(self: Entity[V], cmd: C) -> V:
+        async with self._turns.command():
+            await self.write(decide(self._view, cmd, self.context()))
+            return self._view
+
+    def validator(self: Entity[V], cmd: C) -> None:
+        decide(self._view, cmd, self.context())
+
+    handler.__name__ = handler.__qualname__ = name or decide.__name__
+    handler.__annotations__ = {"cmd": command_type, "return": view_type}
+    # Temporal requires the validator's parameters to be the handler's, annotations too.
+    validator.__annotations__ = {"cmd": command_type, "return": None}
+    handler.__doc__ = decide.__doc__
+    update = workflow.update(name=handler.__name__, description=description)(handler)
+    update.validator(validator)
+    return update
+
+
+def checked(check: Callable[[V, C, Context], object]) -> Callable[[Callable[..., Awaitable[R]]], Callable[..., Any]]:
+    """An update written by hand (it starts a child, charges a card, writes several
+    steps), validated by `check` and run in its turn after `check` passes again."""
+
+    def register(fn: Callable[..., Awaitable[R]]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        async def handler(self: Entity[V], cmd: C) -> R:
+            async with self._turns.command():
+                check(self._view, cmd, self.context())
+                return await fn(self, cmd)
+
+        @functools.wraps(fn)  # the same parameters as the handler, as Temporal requires
+        def validator(self: Entity[V], cmd: C) -> None:
+            check(self._view, cmd, self.context())
+
+        update = workflow.update(handler)
+        update.validator(validator)
+        return update
+
+    return register
