@@ -149,9 +149,9 @@ class Entity(Generic[V]):
 
     # ------------------------------------------------------------------ deadlines
 
-    async def keep_deadlines(self, finished: Callable[[], bool], wake: Callable[[], bool] = lambda: False) -> None:
+    async def keep_deadlines(self, finished: Callable[[], bool]) -> None:
         """Fire due deadlines, earliest first, until `finished`; sleep until the next
-        one or a change (a command's step, or `wake`). A deadline whose step the
+        one or a change (a command's step, or `finished` turning true). A deadline whose step the
         database refuses leaves the workflow stuck, taking commands, until the next
         change: never failed, never retried in a loop."""
         self._turns.open()
@@ -168,7 +168,7 @@ class Entity(Generic[V]):
             upcoming = None if stuck else min((d.at for d in self.deadlines() if d.at > now), default=None)
             try:
                 await workflow.wait_condition(
-                    lambda: self._changed or wake() or finished(),
+                    lambda: self._changed or finished(),
                     timeout=None if upcoming is None else upcoming - now,
                 )
             except asyncio.TimeoutError:

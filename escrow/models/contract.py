@@ -52,6 +52,8 @@ class ContractInput(BaseModel):
     created_at: datetime | None = None
     status: ContractStatus = ContractStatus.ACTIVE
     closing: CloseContract | None = None
+    closed_at: datetime | None = None
+    zero_pay: bool | None = None
     step: int = 0
 
 

@@ -1,0 +1,241 @@
+"""Contracts (M1, M8, H1, H7, C1, C2): the decisions of one contract between a client
+and an expert. The contract moves no money: its milestones and billing weeks own their
+escrow and report it here as summaries.
+
+A fixed-rate contract agrees milestones (M1, M8); an hourly one opens a billing week
+every Monday 00:00 (H1) and is on hold while a week's charge fails (H7). Closing (C1)
+asks every child to release or refund what it holds; the contract is closed once all of
+it has moved, flagged zero-pay when the expert got nothing (C2).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from escrow.calendar import BillingWeek, iso_week
+from escrow.errors import Refusal, refuse
+from escrow.models import (
+    Actor,
+    AddMilestone,
+    CloseContract,
+    ContractInput,
+    ContractStatus,
+    ContractType,
+    ContractView,
+    MilestoneInput,
+    MilestoneSummary,
+    MilestoneView,
+    PaymentStatus,
+    Remainder,
+    Role,
+    SetPaymentMethod,
+    WeekStatus,
+    WeekSummary,
+)
+from escrow.models.hourly import HourlyWeekInput
+from escrow.money import format_cents
+from escrow.notices.contract import ClientReactivated, ClientSuspended
+from escrow.rules import Context, Decision
+
+BILLED = (ContractStatus.ACTIVE, ContractStatus.ON_HOLD)
+
+
+def opened(input: ContractInput, now: datetime) -> ContractView:
+    """The contract as its workflow starts (or goes on after continue-as-new)."""
+    return ContractView(
+        id=input.contract_id,
+        client_id=input.client_id,
+        expert_id=input.expert_id,
+        type=input.type,
+        currency=input.currency,
+        hourly_rate=input.hourly_rate,
+        weekly_limit_hours=input.weekly_limit_hours,
+        policy=input.policy.name,
+        status=input.status,
+        created_at=input.created_at or now,
+        milestones=list(input.milestones),
+        weeks=list(input.weeks),
+        closed_at=input.closed_at,
+        zero_pay=input.zero_pay,
+    )
+
+
+def created(v: ContractView, ctx: Context) -> Decision[ContractView]:
+    return Decision(view=v, kind="contract.created")
+
+
+def require_party(v: ContractView, actor: Actor) -> None:
+    party = {Role.CLIENT: v.client_id, Role.EXPERT: v.expert_id}.get(actor.role)
+    if party != actor.user_id:
+        raise refuse(Refusal.FORBIDDEN, "only the parties of this contract may do this")
+
+
+def billing(v: ContractView) -> bool:
+    """An hourly contract bills weekly until it closes (on hold included, H7)."""
+    return v.type == ContractType.HOURLY and v.status in BILLED
+
+
+def done(v: ContractView) -> bool:
+    """Closed, and every child has ended: nothing will report here any more."""
+    return (
+        v.status == ContractStatus.CLOSED and all(m.finished for m in v.milestones) and all(w.finished for w in v.weeks)
+    )
+
+
+# ---------------------------------------------------------------------- M1, M8
+
+
+def check_add_milestone(v: ContractView, cmd: AddMilestone, ctx: Context) -> None:
+    require_party(v, cmd.actor)
+    if v.status != ContractStatus.ACTIVE:
+        raise refuse(Refusal.CONFLICT, f"contract is {v.status}")
+    if v.type != ContractType.FIXED:
+        raise refuse(Refusal.CONFLICT, "hourly contracts bill by the week, not by milestone")
+    if not cmd.title.strip():
+        raise refuse(Refusal.INVALID, "a milestone needs a title")
+    minimum = ctx.policy.min_milestone
+    if cmd.amount < minimum:
+        raise refuse(
+            Refusal.INVALID,
+            f"a milestone is at least {format_cents(minimum, v.currency)} (M1); got {format_cents(cmd.amount, v.currency)}",
+        )
+
+
+def new_milestone(v: ContractView, cmd: AddMilestone, milestone_id: str, ctx: Context) -> MilestoneInput:
+    """The milestone's workflow input: proposed by whoever adds it (M1 client, M8 expert)."""
+    return MilestoneInput(
+        milestone_id=milestone_id,
+        contract_id=v.id,
+        client_id=v.client_id,
+        expert_id=v.expert_id,
+        title=cmd.title.strip(),
+        description=cmd.description,
+        amount=cmd.amount,
+        currency=v.currency,
+        due_date=cmd.due_date,
+        proposed_by=cmd.actor.role,
+        policy=ctx.policy,
+    )
+
+
+def milestone_added(v: ContractView, cmd: AddMilestone, first: MilestoneView, ctx: Context) -> Decision[ContractView]:
+    """The contract lists the new milestone, as it is before its first step."""
+    summary = MilestoneSummary(id=first.id, status=first.status, escrow=0, released=0, refunded=0, settled=False)
+    view = v.model_copy(update={"milestones": [*v.milestones, summary]})
+    return Decision(view=view, kind="contract.milestone_added", actor=cmd.actor, data={"milestone_id": first.id})
+
+
+def with_milestone(v: ContractView, summary: MilestoneSummary) -> ContractView:
+    """A milestone reported its money."""
+    if any(m.id == summary.id for m in v.milestones):
+        return v.model_copy(update={"milestones": [summary if m.id == summary.id else m for m in v.milestones]})
+    return v.model_copy(update={"milestones": [*v.milestones, summary]})
+
+
+# ---------------------------------------------------------------------- H1, H7
+
+
+def next_week_at(v: ContractView, now: datetime) -> datetime | None:
+    """H1: when the next billing week opens: the current one's start if it is not open
+    yet (due at once), else the Monday 00:00 after it."""
+    if not billing(v):
+        return None
+    week = BillingWeek.of(iso_week(now))
+    return week.billed_at if any(w.week == week.week for w in v.weeks) else week.starts_at
+
+
+def week_opened(v: ContractView, ctx: Context) -> Decision[ContractView] | None:
+    """H1: the week `ctx.now` falls in starts, unless it has already."""
+    week = iso_week(ctx.now)
+    if not billing(v) or any(w.week == week for w in v.weeks):
+        return None
+    summary = WeekSummary(week=week, status=WeekStatus.OPEN, escrow=0, released=0, payment_status=PaymentStatus.NOT_DUE)
+    return Decision(view=v.model_copy(update={"weeks": [*v.weeks, summary]}), kind="contract.week_opened", data={"week": week})
+
+
+def new_week(v: ContractView, payment_method: str | None, ctx: Context) -> HourlyWeekInput:
+    """The workflow input of the week `ctx.now` falls in."""
+    assert v.hourly_rate is not None
+    limit = v.weekly_limit_hours
+    return HourlyWeekInput(
+        contract_id=v.id,
+        client_id=v.client_id,
+        expert_id=v.expert_id,
+        week=iso_week(ctx.now),
+        hourly_rate=v.hourly_rate,
+        currency=v.currency,
+        weekly_limit_minutes=None if limit is None else limit * 60,
+        payment_method=payment_method,
+        policy=ctx.policy,
+    )
+
+
+def with_week(v: ContractView, summary: WeekSummary) -> ContractView:
+    """A billing week reported its money and its charge."""
+    return v.model_copy(update={"weeks": [summary if w.week == summary.week else w for w in v.weeks]})
+
+
+def hold(v: ContractView, ctx: Context) -> Decision[ContractView] | None:
+    """H7: a failing charge suspends the client and holds the contract; paying lifts
+    both at once."""
+    failing = any(w.payment_status == PaymentStatus.FAILING for w in v.weeks)
+    if failing and v.status == ContractStatus.ACTIVE:
+        status, kind, notice = ContractStatus.ON_HOLD, "contract.on_hold", ClientSuspended(to=(v.client_id,))
+    elif not failing and v.status == ContractStatus.ON_HOLD:
+        status, kind, notice = ContractStatus.ACTIVE, "contract.reactivated", ClientReactivated(to=(v.client_id,))
+    else:
+        return None
+    on_hold = status == ContractStatus.ON_HOLD
+    return Decision(
+        view=v.model_copy(update={"status": status}), kind=kind, data={"client_suspended": on_hold}, notices=[notice]
+    )
+
+
+def check_payment_method(v: ContractView, cmd: SetPaymentMethod, ctx: Context) -> None:
+    if cmd.actor.role != Role.CLIENT or cmd.actor.user_id != v.client_id:
+        raise refuse(Refusal.FORBIDDEN, "only the client sets the contract's payment method")
+    if not cmd.payment_method.strip():
+        raise refuse(Refusal.INVALID, "a payment method is required")
+    if not billing(v):
+        raise refuse(Refusal.CONFLICT, "only an active hourly contract is billed to a card")
+
+
+def payment_method_set(v: ContractView, cmd: SetPaymentMethod, ctx: Context) -> Decision[ContractView]:
+    """H7: the client's new card; its open weeks try it (the workflow tells them)."""
+    check_payment_method(v, cmd, ctx)
+    return Decision(view=v, kind="contract.payment_method_changed", actor=cmd.actor)
+
+
+# ---------------------------------------------------------------------- C1, C2
+
+
+def check_close(v: ContractView, cmd: CloseContract, ctx: Context) -> Remainder:
+    """C1: what happens to unreleased escrow: the client says; an expert gives it back."""
+    require_party(v, cmd.actor)
+    if v.status not in BILLED:
+        raise refuse(Refusal.CONFLICT, f"contract is already {v.status}")
+    if cmd.actor.role == Role.EXPERT:
+        if cmd.remainder == Remainder.RELEASE:
+            raise refuse(Refusal.FORBIDDEN, "an expert cannot release escrow to itself")
+        return Remainder.REFUND
+    if cmd.remainder is None and any(m.escrow for m in v.milestones):
+        raise refuse(Refusal.INVALID, "say whether the unreleased escrow is released or refunded: remainder")
+    return cmd.remainder or Remainder.RELEASE
+
+
+def closing(v: ContractView, cmd: CloseContract, ctx: Context) -> Decision[ContractView]:
+    """C1: closing until every child has moved its money."""
+    remainder = check_close(v, cmd, ctx)
+    view = v.model_copy(update={"status": ContractStatus.CLOSING})
+    return Decision(view=view, kind="contract.closing", actor=cmd.actor, data={"remainder": remainder.value})
+
+
+def closed(v: ContractView, actor: Actor | None, ctx: Context) -> Decision[ContractView] | None:
+    """C1, C2: closed once every milestone is settled and every week completed; zero-pay
+    when the expert got nothing. `actor` is who closed it."""
+    if v.status != ContractStatus.CLOSING or not all(m.settled for m in v.milestones):
+        return None
+    if not all(w.status == WeekStatus.COMPLETED for w in v.weeks):
+        return None
+    zero_pay = v.released_total == 0
+    view = v.model_copy(update={"status": ContractStatus.CLOSED, "closed_at": ctx.now, "zero_pay": zero_pay})
+    return Decision(view=view, kind="contract.closed", actor=actor, data={"zero_pay": zero_pay})
