@@ -217,8 +217,8 @@ async def test_h4_h5_client_disputes_tracked_hours_until_friday_235959(env, clie
     uncovered = DisputeHours(actor=deal.client_actor, entry_ids=[manual.id], reason="never happened")
     err = await refusal(deal.week(week).execute_update(HW.dispute_hours, uncovered))
     assert err.type == "Conflict" and "H5" in str(err)
-    claim = await deal.week(week).execute_update(HW.dispute_hours, too_early)
-    assert claim.amount == 6_000
+    dispute = await deal.week(week).execute_update(HW.dispute_hours, too_early)  # the dispute as filed
+    assert dispute.amount == 6_000
 
     await deal.until(week.client_review_ends_at)  # Saturday 00:00
     late = DisputeHours(actor=deal.client_actor, entry_ids=[other.id], reason="too late")
@@ -251,16 +251,16 @@ async def test_tracked_time_without_evidence_is_covered_and_await_claim_shows_it
     unknown = await refusal(deal.week(week).execute_update(HW.await_claim, AwaitClaim(claim_id="no-such-claim")))
     assert unknown.type == "NotFound"
     # H5: tracked time is covered, evidence or not; its absence is the client's case.
-    claim = await deal.week(week).execute_update(
+    dispute = await deal.week(week).execute_update(
         HW.dispute_hours, DisputeHours(actor=deal.client_actor, entry_ids=[bare.id], reason="no screenshots at all")
     )
     waiting = await deal.week(week).start_update(
-        HW.await_claim, AwaitClaim(claim_id=claim.id), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+        HW.await_claim, AwaitClaim(claim_id=dispute.id), wait_for_stage=WorkflowUpdateStage.ACCEPTED
     )
     # The expert stays silent past the dispute's first deadline (D2): the client wins.
     await deal.until(week.expert_review_ends_at + timedelta(days=4))
     paid = await waiting.result()
-    assert [(c.id, c.status) for c in paid.claims] == [(claim.id, ClaimStatus.SETTLED)]
+    assert [(c.id, c.status) for c in paid.claims] == [(dispute.id, ClaimStatus.SETTLED)]
     assert (paid.refunded, paid.escrow) == (3_000, 7_500)
     assert balance(sessions, accounts.client_balance(deal.client_actor.user_id)) == 3_000
 

@@ -1,0 +1,75 @@
+"""What a billing week tells its parties (H2, H6, H7)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from escrow.notices import Notice, money
+
+
+def when(moment: datetime | None) -> str:
+    """A week's instants to the second, with the weekday: `Mon 2026-11-23 12:00:00 UTC`."""
+    return f"{moment:%a %Y-%m-%d %H:%M:%S} UTC" if moment else "-"
+
+
+@dataclass(frozen=True)
+class Charged(Notice):
+    """H2, H7: the client's card was charged for the week."""
+
+    amount: int
+    currency: str
+    week: str
+
+    def text(self) -> str:
+        return f"You were charged {money(self.amount, self.currency)} for week {self.week}."
+
+
+@dataclass(frozen=True)
+class ChargeFailed(Notice):
+    """H7, to the client: the charge failed and when it is tried again."""
+
+    amount: int
+    currency: str
+    week: str
+    message: str
+    retry_at: datetime
+
+    def text(self) -> str:
+        return (
+            f"Charging {money(self.amount, self.currency)} for week {self.week} failed ({self.message}). Your account is "
+            f"suspended and the contract on hold until it is paid; we try again on {when(self.retry_at)}."
+        )
+
+
+@dataclass(frozen=True)
+class ClientPaymentFailed(Notice):
+    """H7, to the expert: the contract is on hold."""
+
+    week: str
+
+    def text(self) -> str:
+        return f"The client's payment for week {self.week} failed; the contract is on hold."
+
+
+@dataclass(frozen=True)
+class InvoiceReview(Notice):
+    """H7, to the operators: enough charges failed that an operator reviews the invoice."""
+
+    week: str
+    contract_id: str
+    failures: int
+
+    def text(self) -> str:
+        return f"Invoice review: week {self.week} of contract {self.contract_id} failed {self.failures} charges (H7)."
+
+
+@dataclass(frozen=True)
+class FundsAvailable(Notice):
+    """H6, P1: the week's held money is the expert's to withdraw."""
+
+    amount: int
+    currency: str
+    week: str
+
+    def text(self) -> str:
+        return f"{money(self.amount, self.currency)} of week {self.week} is available."
