@@ -15,10 +15,12 @@ from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
+from escrow import ids
 from escrow.db import ledger
 from escrow.db.engine import insert_for
 from escrow.db.models import (
     AuditEvent,
+    Claim,
     Contract,
     HourlyWeek,
     Invoice,
@@ -27,6 +29,7 @@ from escrow.db.models import (
 )
 from escrow.db.models import TimeEntry as TimeEntryRow
 from escrow.errors import Refusal, refuse
+from escrow.models import Claim as ClaimModel
 from escrow.models import HourlyWeekView, Step
 
 # The database refused the data itself (a NUL, a value too long, text it can't encode)
@@ -94,6 +97,22 @@ def _write_week(session: Session, view: HourlyWeekView, version: int, at: dateti
     )
 
 
+def _write_claims(session: Session, claims: list[ClaimModel], owner: dict, version: int, at: datetime) -> None:
+    """Each refund request and dispute on the escrow, with its owner and parties: how
+    the API finds a claim's owner without asking Temporal."""
+    for claim in claims:
+        row = {
+            "id": claim.id,
+            "kind": claim.kind.value,
+            "status": claim.status.value,
+            "amount": claim.amount,
+            "version": version,
+            "updated_at": at,
+            **owner,
+        }
+        _upsert_newer(session, Claim, row)
+
+
 def write_step(session: Session, step: Step) -> None:
     for transfer in step.transfers:
         ledger.post(session, transfer, step.at)
@@ -133,8 +152,27 @@ def write_step(session: Session, step: Step) -> None:
                 "updated_at": step.at,
             },
         )
+        owner = {
+            "owner_workflow_id": ids.milestone(view.id),
+            "milestone_id": view.id,
+            "week": None,
+            "contract_id": view.contract_id,
+            "client_id": view.client_id,
+            "expert_id": view.expert_id,
+        }
+        _write_claims(session, view.claims, owner, step.version, step.at)
     if step.week is not None:
         _write_week(session, step.week, step.version, step.at)
+        week = step.week
+        owner = {
+            "owner_workflow_id": week.id,
+            "milestone_id": None,
+            "week": week.week,
+            "contract_id": week.contract_id,
+            "client_id": week.client_id,
+            "expert_id": week.expert_id,
+        }
+        _write_claims(session, week.claims, owner, step.version, step.at)
     _insert_once(session, Invoice, [i.model_dump() for i in step.invoices])
     _insert_once(
         session, AuditEvent, [{**e.model_dump(mode="json"), "at": step.at} for e in step.audit]

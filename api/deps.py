@@ -1,7 +1,10 @@
-"""Request dependencies: what `create_app` put on app state, and the caller."""
+"""Request dependencies: what `create_app` put on app state, the caller, and what the
+caller may see."""
 from __future__ import annotations
 
-from typing import Annotated
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -9,8 +12,8 @@ from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
-from api.auth import InvalidToken, decode_token
-from api.errors import Problem, unauthenticated
+from api.auth import InvalidToken, can_see, decode_token
+from api.errors import Problem, not_found, unauthenticated
 from escrow.models import Actor
 from escrow.settings import Settings
 
@@ -57,3 +60,42 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClientDep = Annotated[Client, Depends(get_client)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+class Parties(Protocol):
+    @property
+    def client_id(self) -> str: ...
+
+    @property
+    def expert_id(self) -> str: ...
+
+
+P = TypeVar("P", bound=Parties)
+
+
+def seen(actor: Actor, found: P | None, what: str) -> P:
+    """What a caller may see of a party's thing: its parties and operators see it;
+    anyone else learns nothing, as if there were none (404 `what`)."""
+    if found is None or not can_see(actor, found.client_id, found.expert_id):
+        raise not_found(what)
+    return found
+
+
+def visible(what: str, load: Callable[..., Awaitable[P | None]], **path: Any) -> Any:
+    """The dependency that answers the thing a path names, if the caller may `seen` it.
+
+    `path` are the path parameters naming it, with their types (validated before
+    anything is read); `load(client, sessions, **path)` reads it, None if there is
+    none; `what` is formatted with the path. FastAPI runs a dependency before it
+    validates the route's body, so a command with a body calls `seen` itself once the
+    body is valid (an invalid body is 422 whoever sends it)."""
+
+    async def dependency(actor: Actor, client: Client, sessions: sessionmaker[Session], **ids: str) -> P:
+        return seen(actor, await load(client, sessions, **ids), what.format(**ids))
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = {"actor": ActorDep, "client": ClientDep, "sessions": SessionsDep, **path}
+    dependency.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(name, keyword, annotation=annotation) for name, annotation in parameters.items()]
+    )
+    return Depends(dependency)

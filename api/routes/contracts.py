@@ -10,9 +10,8 @@ from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from api import workflow_calls
-from api.auth import can_see
-from api.deps import ActorDep, ClientDep, SessionsDep, SettingsDep
-from api.errors import Problem, forbidden, not_found
+from api.deps import ActorDep, ClientDep, SessionsDep, SettingsDep, visible
+from api.errors import Problem, forbidden
 from api.idempotency import IdempotentRoute, operation_id
 from api.openapi import PROBLEMS
 from api.schemas import (
@@ -22,6 +21,7 @@ from api.schemas import (
     NewMilestone,
     PaymentMethodBody,
 )
+from escrow.commands import Contract
 from escrow.db.views import milestone_views
 from escrow.inputs import Reference
 from escrow.models import (
@@ -37,6 +37,13 @@ from escrow.policy import preset
 
 router = APIRouter(tags=["contracts"], route_class=IdempotentRoute, responses=PROBLEMS)
 ContractPath = Annotated[Reference, Path()]
+
+
+async def _contract(client: ClientDep, sessions: SessionsDep, contract_id: str) -> ContractView:
+    return await workflow_calls.contract(client, contract_id).state()
+
+
+VisibleContract = Annotated[ContractView, visible("no contract {contract_id}", _contract, contract_id=ContractPath)]
 
 
 async def detail(client: ClientDep, sessions: SessionsDep, contract: ContractView) -> ContractDetail:
@@ -82,12 +89,7 @@ async def open_contract(
     "/contracts/{contract_id}", response_model=ContractDetail,
     summary="A contract with its milestones or billing weeks and escrow total",
 )
-async def read_contract(
-    contract_id: ContractPath, actor: ActorDep, client: ClientDep, sessions: SessionsDep
-) -> ContractDetail:
-    contract = await workflow_calls.contract_state(client, contract_id)
-    if not can_see(actor, contract.client_id, contract.expert_id):
-        raise not_found(f"no contract {contract_id}")
+async def read_contract(contract: VisibleContract, client: ClientDep, sessions: SessionsDep) -> ContractDetail:
     return await detail(client, sessions, contract)
 
 
@@ -99,7 +101,7 @@ async def add_milestone(
     contract_id: ContractPath, body: NewMilestone, actor: ActorDep, client: ClientDep, request: Request
 ) -> MilestoneView:
     command = AddMilestone(actor=actor, **body.model_dump())
-    return await workflow_calls.add_milestone(client, contract_id, command, operation_id(request))
+    return await workflow_calls.contract(client, contract_id).run(Contract.add_milestone, command, operation_id(request))
 
 
 @router.post("/contracts/{contract_id}/close", response_model=ContractDetail, summary="Close the contract (C1, C2)")
@@ -118,9 +120,7 @@ async def close_contract(
     `closing` until all its money has moved, then `closed`, flagged `zero_pay` when the
     expert got nothing (C2)."""
     command = CloseContract(actor=actor, remainder=body.remainder if body else None)
-    view = await workflow_calls.contract_command(
-        client, contract_id, workflow_calls.CLOSE_CONTRACT, command, operation_id(request)
-    )
+    view = await workflow_calls.contract(client, contract_id).run(Contract.close, command, operation_id(request))
     return await detail(client, sessions, view)
 
 
@@ -139,7 +139,7 @@ async def set_payment_method(
     """The client's card for the weekly charges. A week whose charge is failing tries the
     new card at once, and a successful charge lifts the hold (H7)."""
     command = SetPaymentMethod(actor=actor, payment_method=body.payment_method)
-    view = await workflow_calls.contract_command(
-        client, contract_id, workflow_calls.SET_PAYMENT_METHOD, command, operation_id(request)
+    view = await workflow_calls.contract(client, contract_id).run(
+        Contract.set_payment_method, command, operation_id(request)
     )
     return await detail(client, sessions, view)

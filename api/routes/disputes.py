@@ -6,14 +6,12 @@ an operator recommends and gives the verdict). The workflow that owns the disput
 escrow moves the money when the dispute ends."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Path, Request
 
 from api import workflow_calls
-from api.auth import can_see
-from api.deps import ActorDep, ClientDep
-from api.errors import not_found
+from api.deps import ActorDep, ClientDep, SessionsDep, visible
 from api.idempotency import IdempotentRoute, operation_id
 from api.openapi import PROBLEMS
 from api.schemas import (
@@ -24,6 +22,8 @@ from api.schemas import (
     RespondBody,
     VerdictBody,
 )
+from escrow.commands import Dispute as D
+from escrow.commands import Milestone, Update
 from escrow.inputs import Reference
 from escrow.models import (
     AcceptOffer,
@@ -40,12 +40,20 @@ from escrow.models import (
 
 router = APIRouter(tags=["disputes"], route_class=IdempotentRoute, responses=PROBLEMS)
 Id = Annotated[Reference, Path()]
+C = TypeVar("C", bound=PartyCommand)
+
+
+async def _dispute(client: ClientDep, sessions: SessionsDep, dispute_id: str) -> DisputeView:
+    return await workflow_calls.dispute(client, dispute_id).state()
+
+
+VisibleDispute = Annotated[DisputeView, visible("no dispute {dispute_id}", _dispute, dispute_id=Id)]
 
 
 async def _command(
-    request: Request, client: ClientDep, dispute_id: str, update: str, command: PartyCommand
+    request: Request, client: ClientDep, dispute_id: str, update: Update[C, DisputeView], command: C
 ) -> DisputeView:
-    view = await workflow_calls.dispute_command(client, dispute_id, update, command, operation_id(request))
+    view = await workflow_calls.dispute(client, dispute_id).run(update, command, operation_id(request))
     if view.status == DisputeStatus.RESOLVED:
         # The dispute decides and ends; its owner pays afterwards. Answer once it has,
         # so this answer and every read after it show the money the command moved.
@@ -64,24 +72,20 @@ async def open_dispute(
     while the dispute is open (D1). Within 30 days of a release the client may also
     dispute released money (M10). Answers the new dispute, in stage 1 (D2)."""
     command = OpenDispute(actor=actor, amount=body.amount, reason=body.reason)
-    claim = await workflow_calls.milestone_claim(
-        client, milestone_id, workflow_calls.OPEN_DISPUTE, command, operation_id(request)
+    return await workflow_calls.milestone(client, milestone_id).run(
+        Milestone.open_dispute, command, operation_id(request)
     )
-    return await workflow_calls.dispute_state(client, claim.id)
 
 
 @router.get("/disputes/{dispute_id}", response_model=DisputeView, summary="A dispute: stage, offers, fees, deadline")
-async def read_dispute(dispute_id: Id, actor: ActorDep, client: ClientDep) -> DisputeView:
-    view = await workflow_calls.dispute_state(client, dispute_id)
-    if not can_see(actor, view.client_id, view.expert_id):
-        raise not_found(f"no dispute {dispute_id}")
-    return view
+async def read_dispute(dispute: VisibleDispute) -> DisputeView:
+    return dispute
 
 
 @router.post("/disputes/{dispute_id}/accept", response_model=DisputeView, summary="Accept the claim (D2)")
 async def accept(dispute_id: Id, actor: ActorDep, client: ClientDep, request: Request) -> DisputeView:
     """Stage 1: the respondent gives the claimant the whole disputed amount."""
-    return await _command(request, client, dispute_id, "accept", PartyCommand(actor=actor))
+    return await _command(request, client, dispute_id, D.accept, PartyCommand(actor=actor))
 
 
 @router.post("/disputes/{dispute_id}/respond", response_model=DisputeView, summary="Respond to the claim (D2)")
@@ -90,7 +94,7 @@ async def respond(
 ) -> DisputeView:
     """Stage 1: the respondent answers before its deadline (silence loses, D7); the
     dispute moves to negotiation (D3)."""
-    return await _command(request, client, dispute_id, "respond", Respond(actor=actor, message=body.message))
+    return await _command(request, client, dispute_id, D.respond, Respond(actor=actor, message=body.message))
 
 
 @router.post("/disputes/{dispute_id}/offers", response_model=DisputeView, summary="Offer a split (D3)")
@@ -100,7 +104,7 @@ async def make_offer(
     """Stages 2–3: a party offers `amount_to_client` (0 to the disputed amount; the
     expert gets the rest). A party's newer offer replaces its older one."""
     command = MakeOffer(actor=actor, amount_to_client=body.amount_to_client)
-    return await _command(request, client, dispute_id, "make_offer", command)
+    return await _command(request, client, dispute_id, D.make_offer, command)
 
 
 @router.post(
@@ -111,7 +115,7 @@ async def accept_offer(
     dispute_id: Id, offer_id: Id, actor: ActorDep, client: ClientDep, request: Request
 ) -> DisputeView:
     """Settles the dispute by the offer's split."""
-    return await _command(request, client, dispute_id, "accept_offer", AcceptOffer(actor=actor, offer_id=offer_id))
+    return await _command(request, client, dispute_id, D.accept_offer, AcceptOffer(actor=actor, offer_id=offer_id))
 
 
 @router.post(
@@ -124,7 +128,7 @@ async def recommend(
     """Operators only: a non-binding split; it settles if both parties accept it. A new
     recommendation replaces the old one and its answers."""
     command = Recommend(actor=actor, amount_to_client=body.amount_to_client)
-    return await _command(request, client, dispute_id, "recommend", command)
+    return await _command(request, client, dispute_id, D.recommend, command)
 
 
 @router.post(
@@ -132,7 +136,7 @@ async def recommend(
     summary="Accept the mediation recommendation (D3)",
 )
 async def accept_recommendation(dispute_id: Id, actor: ActorDep, client: ClientDep, request: Request) -> DisputeView:
-    return await _command(request, client, dispute_id, "accept_recommendation", PartyCommand(actor=actor))
+    return await _command(request, client, dispute_id, D.accept_recommendation, PartyCommand(actor=actor))
 
 
 @router.post(
@@ -140,7 +144,7 @@ async def accept_recommendation(dispute_id: Id, actor: ActorDep, client: ClientD
     summary="Reject the mediation recommendation (D3)",
 )
 async def reject_recommendation(dispute_id: Id, actor: ActorDep, client: ClientDep, request: Request) -> DisputeView:
-    return await _command(request, client, dispute_id, "reject_recommendation", PartyCommand(actor=actor))
+    return await _command(request, client, dispute_id, D.reject_recommendation, PartyCommand(actor=actor))
 
 
 @router.post(
@@ -150,7 +154,7 @@ async def pay_fee(dispute_id: Id, actor: ActorDep, client: ClientDep, request: R
     """Refuses to settle: the first payment gives the other side a window to pay too or
     lose (D4); with both fees paid the case goes to arbitration (D5). The fee is the
     view's `fee_per_party`, charged to the party's card (D6)."""
-    return await _command(request, client, dispute_id, "pay_fee", PartyCommand(actor=actor))
+    return await _command(request, client, dispute_id, D.pay_fee, PartyCommand(actor=actor))
 
 
 @router.post("/disputes/{dispute_id}/evidence", response_model=DisputeView, summary="Submit evidence (D4)")
@@ -158,7 +162,7 @@ async def submit_evidence(
     dispute_id: Id, body: EvidenceBody, actor: ActorDep, client: ClientDep, request: Request
 ) -> DisputeView:
     """Until arbitration starts; the arbitrators decide on it."""
-    return await _command(request, client, dispute_id, "submit_evidence", SubmitEvidence(actor=actor, text=body.text))
+    return await _command(request, client, dispute_id, D.submit_evidence, SubmitEvidence(actor=actor, text=body.text))
 
 
 @router.post("/disputes/{dispute_id}/verdict", response_model=DisputeView, summary="Final verdict (operator, D5)")
@@ -168,4 +172,4 @@ async def verdict(
     """Operators only, in stage 4: a binding, irreversible split of the disputed amount;
     the arbitration fees are kept or refunded per the fee policy (D6)."""
     command = Verdict(actor=actor, amount_to_client=body.amount_to_client, note=body.note)
-    return await _command(request, client, dispute_id, "verdict", command)
+    return await _command(request, client, dispute_id, D.verdict, command)

@@ -14,18 +14,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api import workflow_calls
-from api.auth import can_see
-from api.deps import ActorDep, ClientDep, SessionsDep
+from api.deps import ActorDep, ClientDep, SessionsDep, visible
 from api.errors import Problem, not_found
 from api.idempotency import IdempotentRoute, operation_id
 from api.openapi import PROBLEMS
 from api.schemas import HoursDisputeBody, NewTimeEntry, TimeEntryChange, TimeEntryView
 from escrow.calendar import iso_week as week_of
 from escrow.calendar import week_start
+from escrow.commands import Week as W
 from escrow.db.models import TimeEntry as TimeEntryRow
 from escrow.inputs import Reference
 from escrow.models import (
-    Claim,
     DeleteTime,
     DisputeHours,
     DisputeView,
@@ -46,6 +45,16 @@ def valid_week(week: str) -> str:
     except ValueError as err:
         raise Problem(422, str(err), slug="validation", title="Invalid request") from err
     return week
+
+
+async def _week(client: ClientDep, sessions: SessionsDep, contract_id: str, iso_week: str) -> HourlyWeekView:
+    return await workflow_calls.week(client, contract_id, valid_week(iso_week)).state()
+
+
+VisibleWeek = Annotated[
+    HourlyWeekView,
+    visible("no billing week {iso_week} of contract {contract_id}", _week, contract_id=Id, iso_week=Week),
+]
 
 
 def entry_view(contract_id: str, week: str, entry: TimeEntry) -> TimeEntryView:
@@ -94,9 +103,7 @@ async def edit_time(
     the week's invoice follows. An entry stays in its week."""
     contract_id, week = await journal_entry(sessions, entry_id)
     command = EditTime(actor=actor, entry_id=entry_id, **body.model_dump(exclude_unset=True))
-    entry = await workflow_calls.week_command(
-        client, contract_id, week, workflow_calls.EDIT_TIME, command, None, TimeEntry
-    )
+    entry = await workflow_calls.week(client, contract_id, week).run(W.edit_time, command, None)
     return entry_view(contract_id, week, entry)
 
 
@@ -105,24 +112,19 @@ async def delete_time(entry_id: Id, actor: ActorDep, client: ClientDep, sessions
     """The expert deletes an entry until its week's expert review ends; answers the week."""
     contract_id, week = await journal_entry(sessions, entry_id)
     command = DeleteTime(actor=actor, entry_id=entry_id)
-    return await workflow_calls.week_command(
-        client, contract_id, week, workflow_calls.DELETE_TIME, command, None, HourlyWeekView
-    )
+    return await workflow_calls.week(client, contract_id, week).run(W.delete_time, command, None)
 
 
 @router.get(
     "/contracts/{contract_id}/weeks/{iso_week}", response_model=HourlyWeekView,
     summary="A billing week: hours, invoice, status, deadlines (H1–H7)",
 )
-async def read_week(contract_id: Id, iso_week: Week, actor: ActorDep, client: ClientDep) -> HourlyWeekView:
+async def read_week(week: VisibleWeek) -> HourlyWeekView:
     """Its entries, the invoice they make, what was charged into its escrow, and the
     instants of its cycle: billed Monday 00:00 (H2), expert review until Monday 12:00
     (H3), client review until Friday 23:59:59 (H4), available to the expert on the
     Wednesday after (H6)."""
-    view = await workflow_calls.week_state(client, contract_id, valid_week(iso_week))
-    if not can_see(actor, view.client_id, view.expert_id):
-        raise not_found(f"no billing week {iso_week} of contract {contract_id}")
-    return view
+    return week
 
 
 @router.post(
@@ -137,8 +139,5 @@ async def dispute_hours(
     week's escrow is frozen and the dispute runs through the dispute workflow (D8).
     Answers the new dispute."""
     command = DisputeHours(actor=actor, entry_ids=body.entry_ids, reason=body.reason)
-    claim = await workflow_calls.week_command(
-        client, contract_id, valid_week(iso_week), workflow_calls.DISPUTE_HOURS, command, operation_id(request),
-        Claim,
-    )
-    return await workflow_calls.dispute_state(client, claim.id)
+    handle = workflow_calls.week(client, contract_id, valid_week(iso_week))
+    return await handle.run(W.dispute_hours, command, operation_id(request))

@@ -6,18 +6,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
+from starlette.concurrency import run_in_threadpool
 
 from api import workflow_calls
-from api.auth import can_see
-from api.deps import ActorDep, ClientDep
-from api.errors import not_found
+from api.deps import ActorDep, ClientDep, SessionsDep, seen, visible
 from api.idempotency import IdempotentRoute, operation_id
 from api.openapi import PROBLEMS
 from api.schemas import AnswerBody, EscalateBody, RefundRequestBody
 from escrow import ids
+from escrow.commands import Milestone, Refund, Update
+from escrow.db.views import ClaimRecord, claim
 from escrow.inputs import Reference
 from escrow.models import (
-    Actor,
+    ClaimKind,
     DisputeView,
     EscalateRefund,
     RefundAnswer,
@@ -30,15 +31,26 @@ router = APIRouter(tags=["refunds"], route_class=IdempotentRoute, responses=PROB
 Id = Annotated[Reference, Path()]
 
 
-async def visible_refund(client: ClientDep, refund_id: str, actor: Actor) -> RefundView:
-    view = await workflow_calls.refund_state(client, refund_id)
-    if not can_see(actor, view.client_id, view.expert_id):
-        raise not_found(f"no refund request {refund_id}")
-    return view
+async def _refund(client: ClientDep, sessions: SessionsDep, refund_id: str) -> RefundView:
+    return await workflow_calls.refund(client, refund_id).state()
 
 
-async def _answer(request: Request, client: ClientDep, refund_id: str, verb: str, command: RefundAnswer) -> RefundView:
-    view = await workflow_calls.refund_command(client, refund_id, verb, command, operation_id(request))
+async def _refund_claim(sessions: SessionsDep, refund_id: str) -> ClaimRecord | None:
+    """The request as its milestone wrote it in the read model: its milestone and
+    parties, without a round trip to Temporal."""
+    found = await run_in_threadpool(claim, sessions, refund_id)
+    if found is None or found.kind != ClaimKind.REFUND or found.milestone_id is None:
+        return None
+    return found
+
+
+VisibleRefund = Annotated[RefundView, visible("no refund request {refund_id}", _refund, refund_id=Id)]
+
+
+async def _answer(
+    request: Request, client: ClientDep, refund_id: str, update: Update[RefundAnswer, RefundView], command: RefundAnswer
+) -> RefundView:
+    view = await workflow_calls.refund(client, refund_id).run(update, command, operation_id(request))
     if view.status in (RefundStatus.APPROVED, RefundStatus.DECLINED):
         # The request decides and ends; the milestone pays (or freezes) afterwards.
         # Answer once it has, so this answer and every read after it show the money.
@@ -58,15 +70,14 @@ async def request_refund(
     is on released money and only the expert's yes grants it (M10); between days 181 and
     365 an operator must approve too. Answers the new refund request."""
     command = RequestRefund(actor=actor, amount=body.amount, message=body.message)
-    claim = await workflow_calls.milestone_claim(
-        client, milestone_id, workflow_calls.REQUEST_REFUND, command, operation_id(request)
+    return await workflow_calls.milestone(client, milestone_id).run(
+        Milestone.request_refund, command, operation_id(request)
     )
-    return await workflow_calls.refund_state(client, claim.id)
 
 
 @router.get("/refund-requests/{refund_id}", response_model=RefundView, summary="A refund request (R1–R4)")
-async def read_refund(refund_id: Id, actor: ActorDep, client: ClientDep) -> RefundView:
-    return await visible_refund(client, refund_id, actor)
+async def read_refund(refund: VisibleRefund) -> RefundView:
+    return refund
 
 
 @router.post(
@@ -79,7 +90,7 @@ async def approve(
     partial refund, the rest of the escrow to the expert (R3). On released money between
     days 181 and 365 the expert's yes waits for an operator's, sent here as well (M10)."""
     command = RefundAnswer(actor=actor, message=body.message if body else None)
-    return await _answer(request, client, refund_id, "approve", command)
+    return await _answer(request, client, refund_id, Refund.approve, command)
 
 
 @router.post("/refund-requests/{refund_id}/decline", response_model=RefundView, summary="Decline a refund (R2, R4)")
@@ -89,7 +100,7 @@ async def decline(
     """The expert (or, awaiting an operator, the operator) declines; the client is told
     and may escalate the request into a dispute (R4)."""
     command = RefundAnswer(actor=actor, message=body.message if body else None)
-    return await _answer(request, client, refund_id, "decline", command)
+    return await _answer(request, client, refund_id, Refund.decline, command)
 
 
 @router.post(
@@ -97,13 +108,18 @@ async def decline(
     summary="Escalate a declined refund into a dispute (R4, D8)",
 )
 async def escalate(
-    refund_id: Id, actor: ActorDep, client: ClientDep, request: Request, body: EscalateBody | None = None
+    refund_id: Id,
+    actor: ActorDep,
+    client: ClientDep,
+    sessions: SessionsDep,
+    request: Request,
+    body: EscalateBody | None = None,
 ) -> DisputeView:
     """The client turns a declined request into a dispute over the same amount, run by
     the dispute workflow (D1–D8). Answers the new dispute."""
-    refund = await visible_refund(client, refund_id, actor)
-    command = EscalateRefund(actor=actor, refund_id=refund_id, reason=body.reason if body else None)
-    claim = await workflow_calls.milestone_claim(
-        client, refund.milestone_id, workflow_calls.ESCALATE_REFUND, command, operation_id(request)
+    # Its milestone from the read model: escalating is one round trip to Temporal.
+    refund = seen(actor, await _refund_claim(sessions, refund_id), f"no refund request {refund_id}")
+    command = EscalateRefund(actor=actor, refund_id=refund.id, reason=body.reason if body else None)
+    return await workflow_calls.milestone(client, str(refund.milestone_id)).run(
+        Milestone.escalate_refund, command, operation_id(request)
     )
-    return await workflow_calls.dispute_state(client, claim.id)

@@ -129,6 +129,29 @@ class HourlyWeek(Base):
     updated_at: Mapped[datetime] = mapped_column(When)
 
 
+class Claim(Base):
+    """A refund request or dispute on an escrow, as its owner (a milestone, a billing
+    week) last wrote it: lets the API find a claim's owner and parties without asking
+    Temporal."""
+
+    __tablename__ = "claims"
+
+    # The refund request's or dispute's id (its workflow is `refund:{id}`, `dispute:{id}`).
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    owner_workflow_id: Mapped[str] = mapped_column(Id, index=True)
+    # The owner: a milestone, or a billing week of an hourly contract.
+    milestone_id: Mapped[str | None] = mapped_column(Id, index=True)
+    week: Mapped[str | None] = mapped_column(String(8))
+    contract_id: Mapped[str] = mapped_column(Id, index=True)
+    client_id: Mapped[str] = mapped_column(Id, index=True)
+    expert_id: Mapped[str] = mapped_column(Id, index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(When)
+
+
 class TimeEntry(Base):
     """H1: the work journal. The week's workflow decides; this row lets the API find an
     entry's week and lets reports read the journal."""
