@@ -12,6 +12,7 @@ server's ports are taken (a worker of ours on someone else's Temporal would run 
 workflows against our ledger) or when another worker already polls its task queue
 (with --no-temporal too).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -94,11 +95,7 @@ async def check_task_queue_unowned(client, settings) -> None:  # type: ignore[no
         answer = await client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(namespace=namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=kind)
         )
-        live |= {
-            p.identity
-            for p in answer.pollers
-            if now - p.last_access_time.ToDatetime(tzinfo=UTC) < LIVE_POLLER
-        }
+        live |= {p.identity for p in answer.pollers if now - p.last_access_time.ToDatetime(tzinfo=UTC) < LIVE_POLLER}
     if live:
         raise Refused(
             f"task queue {task_queue!r} in namespace {namespace!r} at {settings.temporal_address} "
@@ -153,16 +150,26 @@ def start_dev_server(args: argparse.Namespace, namespace: str) -> subprocess.Pop
     state = args.state_dir.resolve()
     state.mkdir(parents=True, exist_ok=True)
     cmd = [
-        temporal_binary(), "server", "start-dev",
-        "--ip", "127.0.0.1",
-        "--port", str(args.temporal_port),
-        "--ui-port", str(args.ui_port),
-        "--db-filename", str(state / "temporal.db"),
-        "--sqlite-pragma", "journal_mode=wal",
-        "--sqlite-pragma", "synchronous=normal",
-        "--namespace", namespace,
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(args.temporal_port),
+        "--ui-port",
+        str(args.ui_port),
+        "--db-filename",
+        str(state / "temporal.db"),
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
+        "--namespace",
+        namespace,
         "--ui-disable-news-fetch",  # no network here; the UI should not try
-        "--log-level", "error",
+        "--log-level",
+        "error",
     ]
     from escrow.search_attributes import ALL
 

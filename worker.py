@@ -2,6 +2,7 @@
 
 Run it with `python worker.py`; settings come from the environment (escrow.settings).
 """
+
 from __future__ import annotations
 
 import asyncio

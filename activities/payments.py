@@ -3,6 +3,7 @@
 Only the gateway is called here; the money enters the ledger in the next workflow step,
 under a transfer id made from the same idempotency key.
 """
+
 from __future__ import annotations
 
 from temporalio import activity

@@ -5,6 +5,7 @@ Every row has an id the workflow derived from the step, so a retried activity fi
 earlier work already there and adds nothing (L2). A refused transfer rolls the whole
 step back (L3).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -174,9 +175,7 @@ def write_step(session: Session, step: Step) -> None:
         }
         _write_claims(session, week.claims, owner, step.version, step.at)
     _insert_once(session, Invoice, [i.model_dump() for i in step.invoices])
-    _insert_once(
-        session, AuditEvent, [{**e.model_dump(mode="json"), "at": step.at} for e in step.audit]
-    )
+    _insert_once(session, AuditEvent, [{**e.model_dump(mode="json"), "at": step.at} for e in step.audit])
     _insert_once(
         session,
         OutboxMessage,

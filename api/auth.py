@@ -3,6 +3,7 @@
 The marketplace mints the tokens; the engine only checks them. `issue_token` exists
 for tests and the README walkthrough (`python -m api.token`).
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta

@@ -1,5 +1,6 @@
 """Request dependencies: what `create_app` put on app state, the caller, and what the
 caller may see."""
+
 from __future__ import annotations
 
 import inspect

@@ -3,6 +3,7 @@
 Routes raise `Problem`; FastAPI's own validation errors and HTTP exceptions are
 rewritten into the same shape so a client parses one error format.
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,18 +76,17 @@ def not_found(detail: str) -> Problem:
 
 def database_unavailable() -> Problem:
     return Problem(
-        503, "the database is unavailable; retry (a POST with the same Idempotency-Key)",
-        slug="unavailable", headers={"Retry-After": RETRY_AFTER},
+        503,
+        "the database is unavailable; retry (a POST with the same Idempotency-Key)",
+        slug="unavailable",
+        headers={"Retry-After": RETRY_AFTER},
     )
 
 
 def _validation_problem(exc: RequestValidationError) -> Problem:
     # Only loc/msg/type: pydantic's `input` and `ctx` may echo secrets or objects
     # that are not JSON.
-    errors = [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-        for e in exc.errors()
-    ]
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
     detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
     return Problem(422, detail or "invalid request", slug="validation", title="Invalid request", errors=errors)
 

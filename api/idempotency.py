@@ -11,6 +11,7 @@ database outage between the effect and the storing of its answer, a 5xx) is not 
 reason to make the client wait: the retry runs the handler again, re-attaches to the
 same operation and answers its outcome as soon as it exists.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -88,8 +89,12 @@ def claim(
         with sessions.begin() as session:
             session.add(
                 IdempotencyRecord(
-                    user_id=user_id, key=key, method=method, path=path[:PATH_WIDTH],
-                    body_hash=request_hash, created_at=datetime.now(UTC),
+                    user_id=user_id,
+                    key=key,
+                    method=method,
+                    path=path[:PATH_WIDTH],
+                    body_hash=request_hash,
+                    created_at=datetime.now(UTC),
                 )
             )
         return None
@@ -102,7 +107,8 @@ def claim(
             raise Problem(409, f"{HEADER} {key!r} is contended; retry", slug="idempotency-key-contended")
         if record.body_hash != request_hash:
             raise Problem(
-                409, f"{HEADER} {key!r} was used for a different request",
+                409,
+                f"{HEADER} {key!r} was used for a different request",
                 slug="idempotency-key-reused",
             )
         if record.status_code is not None:
@@ -123,7 +129,9 @@ def finish(sessions: sessionmaker[Session], user_id: str, key: str, answer: Stor
 def replay(stored: Stored) -> JSONResponse:
     media_type = PROBLEM_JSON if stored.status_code >= 400 else "application/json"
     return JSONResponse(
-        stored.body, status_code=stored.status_code, media_type=media_type,
+        stored.body,
+        status_code=stored.status_code,
+        media_type=media_type,
         headers={"Idempotent-Replayed": "true"},
     )
 
@@ -142,7 +150,8 @@ def _document_key(
     idempotency_key: Annotated[
         str | None,
         Header(
-            alias=HEADER, max_length=MAX_KEY_LENGTH,
+            alias=HEADER,
+            max_length=MAX_KEY_LENGTH,
             description="Repeat a POST safely: the same key and body answer the first response.",
         ),
     ] = None,
@@ -171,9 +180,7 @@ class IdempotentRoute(APIRoute):
             except Problem:
                 return await handler(request)  # the handler's own auth refuses it
             if not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()):
-                raise Problem(
-                    422, f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters", slug="validation"
-                )
+                raise Problem(422, f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters", slug="validation")
             return await self._once(handler, request, actor.user_id, key)
 
         return idempotent

@@ -1,6 +1,7 @@
 """What a request must be before any route sees it: a path without NUL, a body of at
 most `MAX_BODY` bytes (413 before anything parses it) in UTF-8 (422 otherwise, the
 contract's answer for invalid input)."""
+
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send

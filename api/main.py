@@ -4,6 +4,7 @@
 embeds the API) can hand over their own; whatever is not handed over is made at
 startup from the settings.
 """
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator

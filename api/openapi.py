@@ -5,6 +5,7 @@ Every router passes `PROBLEMS` as its `responses`, so a client generated from
 /openapi.json knows the 401/403/404/409/413/422/503 answers, and schemathesis holds
 the API to them.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -4,6 +4,7 @@ Bodies forbid unknown fields: a misspelt `ammount` must not silently mean "relea
 everything". Amounts are StrictInt cents, so 25.0, "2500" and true are refused. What a
 text, id or amount may be is defined once, in escrow.inputs, shared with the workflow commands.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -170,7 +171,9 @@ class VerdictBody(Body):
 class NewTimeEntry(Body):
     started_at: Instant = Field(description="when the work started, with its UTC offset; it picks the billing week")
     minutes: Minutes
-    kind: EntryKind = Field(description="`tracked` time may carry activity `evidence`; only tracked time can be disputed (H5)")
+    kind: EntryKind = Field(
+        description="`tracked` time may carry activity `evidence`; only tracked time can be disputed (H5)"
+    )
     memo: Text | None = None
     evidence: Evidence | None = None
 

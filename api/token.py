@@ -2,6 +2,7 @@
 
 Signs with ESCROW_JWT_SECRET, the secret the API checks against.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -5,6 +5,7 @@ problems.
 The definitions name workflows and updates rather than import workflow code, so the
 API process needs none: it may be deployed apart from the workers.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -83,8 +84,10 @@ def _answers(what: str) -> Iterator[None]:
         raise _refusal(err) from err
     except RPCTimeoutOrCancelledError as err:
         raise Problem(
-            503, f"no answer in time from {what}; retry with the same Idempotency-Key",
-            slug="unavailable", headers={"Retry-After": RETRY_AFTER},
+            503,
+            f"no answer in time from {what}; retry with the same Idempotency-Key",
+            slug="unavailable",
+            headers={"Retry-After": RETRY_AFTER},
         ) from err
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
@@ -200,9 +203,7 @@ def contract(client: Client, contract_id: str) -> Handle[ContractView]:
 
 
 def milestone(client: Client, milestone_id: str) -> Handle[MilestoneView]:
-    return Handle(
-        client, commands.Milestone, commands.Milestone.workflow_id(milestone_id), f"milestone {milestone_id}"
-    )
+    return Handle(client, commands.Milestone, commands.Milestone.workflow_id(milestone_id), f"milestone {milestone_id}")
 
 
 def refund(client: Client, refund_id: str) -> Handle[RefundView]:
@@ -224,9 +225,7 @@ async def start_contract(client: Client, input: ContractInput, task_queue: str) 
     handle = contract(client, input.contract_id)
     with _answers(handle.what):
         try:
-            await client.start_workflow(
-                commands.Contract.workflow, input, id=handle.workflow_id, task_queue=task_queue
-            )
+            await client.start_workflow(commands.Contract.workflow, input, id=handle.workflow_id, task_queue=task_queue)
         except WorkflowAlreadyStartedError:
             pass  # a retry under the same Idempotency-Key: the contract exists already
     return await handle.state()
@@ -253,7 +252,9 @@ async def await_claim(client: Client, owner_workflow_id: str, claim_id: str) -> 
                 # The owner has ended, which it does only with every claim paid.
 
 
-async def log_time(client: Client, contract_id: str, iso_week: str, command: LogTime, update_id: str | None) -> TimeEntry:
+async def log_time(
+    client: Client, contract_id: str, iso_week: str, command: LogTime, update_id: str | None
+) -> TimeEntry:
     """H1: a week's workflow exists from its Monday 00:00 until it closes after its
     review and hold; outside that, no week takes the entry. To a party of the contract
     that is a refusal of the state (409); to anyone else, no contract (404)."""

@@ -7,6 +7,7 @@ throughput and the ledger check. Not a test: numbers depend on the machine.
 
     python benchmarks/milestones.py --milestones 200 [--database-url postgresql+psycopg://...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,9 +80,7 @@ async def main(milestones: int, contracts: int, database_url: str | None) -> Non
                     )
                     deals.append((suffix, buyer, seller))
                 started = time.perf_counter()
-                await asyncio.gather(
-                    *(one_milestone(client, *deals[i % contracts]) for i in range(milestones))
-                )
+                await asyncio.gather(*(one_milestone(client, *deals[i % contracts]) for i in range(milestones)))
                 elapsed = time.perf_counter() - started
             with sessions() as session:
                 total, negative = ledger.totals(session)

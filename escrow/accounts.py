@@ -3,6 +3,7 @@
 `world:*` accounts stand for money outside the platform (cards, payout rails) and are
 the only ones allowed below zero (L3).
 """
+
 from __future__ import annotations
 
 WORLD_PREFIX = "world:"

@@ -3,6 +3,7 @@
 A billing week runs Monday 00:00 to Sunday 23:59:59 UTC. Every deadline of the weekly
 cycle is an exact instant computed here, so the workflow's timers and the API agree.
 """
+
 from __future__ import annotations
 
 import re

@@ -4,6 +4,7 @@
 
 Configured like every other entry point, from `DATABASE_URL`.
 """
+
 from __future__ import annotations
 
 import argparse

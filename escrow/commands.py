@@ -6,6 +6,7 @@ needs no workflow code and may be deployed apart from the workers; a test
 (tests/test_command_definitions.py) holds each definition to the update the workflow
 registers, so a renamed update or a changed type fails there rather than in production.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

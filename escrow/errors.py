@@ -1,5 +1,6 @@
 """Business refusals, raised as non-retryable ApplicationErrors so that the API can map
 each kind to its HTTP status without knowing the rule that refused."""
+
 from __future__ import annotations
 
 from enum import StrEnum

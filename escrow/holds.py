@@ -4,6 +4,7 @@ Money released to an expert first lands in its pending account with an `availabl
 at that instant one settling transfer, which names the hold, makes it available. Each
 workflow that owns an escrow holds and settles its own releases with these.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -12,7 +13,9 @@ from escrow import accounts
 from escrow.models import Hold, TransferSpec
 
 
-def hold(transfer_id: str, escrow: str, expert_id: str, amount: int, currency: str, available_at: datetime) -> tuple[TransferSpec, Hold]:
+def hold(
+    transfer_id: str, escrow: str, expert_id: str, amount: int, currency: str, available_at: datetime
+) -> tuple[TransferSpec, Hold]:
     """The release of `amount` from `escrow` into the expert's pending balance."""
     transfer = TransferSpec(
         id=transfer_id,

@@ -1,6 +1,7 @@
 """Workflow ids: one per thing that waits, the same from every workflow, the API and
 the Temporal Web UI. An id is also the prefix of every ledger transfer its workflow
 posts, so these are part of the money's identity and never change."""
+
 from __future__ import annotations
 
 

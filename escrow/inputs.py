@@ -17,6 +17,7 @@ attribute query, and wide enough for uuids, numeric ids, e-mail addresses and
 
 Pure pydantic: no temporalio import, so every layer may use it.
 """
+
 from __future__ import annotations
 
 import json
@@ -94,9 +95,7 @@ Reference = Annotated[
 ]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX), _single_line]
 Text = Annotated[str, StringConstraints(max_length=TEXT_MAX), _multi_line]
-RequiredText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TEXT_MAX), _multi_line
-]
+RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TEXT_MAX), _multi_line]
 
 Cents = Annotated[StrictInt, Field(gt=0, le=MAX_CENTS, description="integer minor units")]
 # A split of a disputed amount may give the client nothing: 0 is an amount here.

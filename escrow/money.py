@@ -1,4 +1,5 @@
 """Money is an integer number of minor units with a currency; never a float."""
+
 from __future__ import annotations
 
 CURRENCIES = frozenset({"USD"})

@@ -3,6 +3,7 @@
 The sandbox behaves like a provider's test mode: the card decides the outcome, always
 the same way, so tests and demos can walk every branch of H7.
 """
+
 from __future__ import annotations
 
 from enum import StrEnum

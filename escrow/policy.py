@@ -3,6 +3,7 @@
 A workflow receives its Policy in its input, so a running case keeps the rules it
 started under even when the deployment's default preset changes.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,5 +1,6 @@
 """Typed search attributes every workflow sets, so operators can find cases in the
 Temporal Web UI (e.g. `EscrowState = "submitted" AND DeadlineAt < "2026-12-01"`)."""
+
 from __future__ import annotations
 
 from temporalio.common import SearchAttributeKey

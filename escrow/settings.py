@@ -1,4 +1,5 @@
 """Connection settings, read from the environment (names fixed by API.md)."""
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -1,4 +1,5 @@
 """Connecting to Temporal the same way from the worker, the API, the stack and tests."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -45,9 +46,7 @@ class CommandPayloadConverter(PydanticPayloadConverter):
 
 def describe(err: ValidationError) -> str:
     """`field: message; ...`, without pydantic's echo of the input."""
-    return "; ".join(
-        f"{'.'.join(str(part) for part in e['loc']) or 'command'}: {e['msg']}" for e in err.errors()
-    )
+    return "; ".join(f"{'.'.join(str(part) for part in e['loc']) or 'command'}: {e['msg']}" for e in err.errors())
 
 
 # Module level, like `pydantic_data_converter`: the worker hands its class to each

@@ -1,5 +1,6 @@
 """Shared fixtures: one time-skipping Temporal server and one migrated database per
 test session, a worker on it, and a ledger check after every test."""
+
 from __future__ import annotations
 
 import os
@@ -27,7 +28,11 @@ SCRIPTS = Path(sysconfig.get_path("scripts"))
 # The test server does not advertise every capability of a real server; the SDK core
 # warns about it at each worker start. Only errors are worth a line in test output.
 Runtime.set_default(
-    Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")))),
+    Runtime(
+        telemetry=TelemetryConfig(
+            logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
+        )
+    ),
     error_if_already_set=False,
 )
 TASK_QUEUE = "escrow-test"

@@ -6,6 +6,7 @@ committed to the database, before Temporal hears that the activity finished.
 Prints "polling" once the worker runs; exits with status 137 (as if SIGKILLed) after the
 commit of the first step holding a `release` transfer. Used by test_crash_recovery.py.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -51,7 +52,9 @@ async def main(target_host: str, namespace: str, database_url: str, task_queue: 
         target_host, namespace=namespace, data_converter=data_converter, plugins=[NoStickyCache()]
     )
     sessions = make_sessionmaker(make_engine(database_url))
-    worker = build_worker(client, sessions, task_queue, activities=StepActivities(sessions, after_commit=die_after_release))
+    worker = build_worker(
+        client, sessions, task_queue, activities=StepActivities(sessions, after_commit=die_after_release)
+    )
     async with worker:
         print("polling", flush=True)
         await asyncio.Event().wait()

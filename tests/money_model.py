@@ -8,6 +8,7 @@ escalate, dispute → accept / respond / silence, and time passing. Where the en
 rules are intricate (claims on money already released, M10) the model accepts 2xx or 409
 and follows the engine's answer; the invariants still have to hold.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -194,8 +195,14 @@ class Money:
         assert body["status"] == "pending" and body["deadline_action"] == ("decline" if after_release else "approve")
         m.claims.append(
             Claim(
-                id=body["id"], kind="refund", amount=body["amount"], milestone=m, after_release=after_release,
-                stage="pending", deadline=self.now + ANSWER_REFUND, needs_operator=body["needs_operator"],
+                id=body["id"],
+                kind="refund",
+                amount=body["amount"],
+                milestone=m,
+                after_release=after_release,
+                stage="pending",
+                deadline=self.now + ANSWER_REFUND,
+                needs_operator=body["needs_operator"],
             )
         )
 
@@ -291,8 +298,13 @@ class Money:
             m.released -= body["amount"]
         m.claims.append(
             Claim(
-                id=body["id"], kind="dispute", amount=body["amount"], milestone=m, stage="filed",
-                deadline=self.now + ANSWER_DISPUTE, claimant=claimant,
+                id=body["id"],
+                kind="dispute",
+                amount=body["amount"],
+                milestone=m,
+                stage="filed",
+                deadline=self.now + ANSWER_DISPUTE,
+                claimant=claimant,
             )
         )
 
@@ -365,7 +377,7 @@ class Money:
 
     def advance(self, to: datetime) -> None:
         """Let the clock run to `to`, firing every deadline on the way in order."""
-        while (due := [t for t in self._deadlines() if t <= to]):
+        while due := [t for t in self._deadlines() if t <= to]:
             self.now = min(due)
             for c in self.claims:
                 if c.deadline is not None and c.deadline <= self.now:

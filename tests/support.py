@@ -1,5 +1,6 @@
 """Helpers that drive the workflows the way the API does: start a contract, add a
 milestone, send commands as a given actor."""
+
 from __future__ import annotations
 
 import asyncio
@@ -122,7 +123,9 @@ def balance(sessions: sessionmaker[Session], account: str) -> int:
         return ledger.balance(session, account)
 
 
-async def funded(client: Client, task_queue: str, amount: int = 50_000, policy: str = "cadcrowd") -> tuple[Deal, WorkflowHandle]:
+async def funded(
+    client: Client, task_queue: str, amount: int = 50_000, policy: str = "cadcrowd"
+) -> tuple[Deal, WorkflowHandle]:
     """A contract with one milestone the client has funded."""
     deal = await open_contract(client, task_queue, policy)
     milestone = await deal.add_milestone(amount)

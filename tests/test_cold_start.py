@@ -3,6 +3,7 @@ time-skipping test server from the CLI, `alembic upgrade head`, `python worker.p
 `uvicorn api.main:app`, each a process on a free port with its own database. The
 first command to a milestone that was just added must wait for its workflow's first
 run, not be told the workflow has finished."""
+
 from __future__ import annotations
 
 import os
@@ -76,9 +77,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def cold_api(tmp_path: Path) -> Iterator[str]:
     """The base URL of a freshly started engine; every process stops with the test."""
     temporal = free_port()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "TEMPORAL_", "ESCROW_"))
-    } | {
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "TEMPORAL_", "ESCROW_"))} | {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'escrow.db'}",
         "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal}",
         "ESCROW_JWT_SECRET": SECRET,
@@ -115,7 +114,8 @@ def test_the_first_fund_after_a_cold_start_funds(cold_api: str) -> None:
         )
         assert contract.status_code == 201, contract.text
         milestone = http.post(
-            f"/contracts/{contract.json()['id']}/milestones", headers=client,
+            f"/contracts/{contract.json()['id']}/milestones",
+            headers=client,
             json={"title": "Wireframes", "amount": 50_000, "due_date": "2026-12-15"},
         )
         assert milestone.status_code == 201, milestone.text

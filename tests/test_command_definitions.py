@@ -2,6 +2,7 @@
 it defines is one its workflow has, by the same name, taking the same command and
 answering the same type. A renamed update or a changed type fails here, not in a
 request in production."""
+
 from __future__ import annotations
 
 import pytest

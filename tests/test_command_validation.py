@@ -2,6 +2,7 @@
 update: refused like the same request over HTTP, as a rejected update of type
 `Invalid` (422 at the API) that writes nothing, and the workflow takes the next
 command."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -63,7 +64,11 @@ async def test_texts_and_ids_the_database_cant_hold_are_refused_and_the_review_w
     await milestone.execute_update(MW.submit, Submit(actor=deal.expert_actor))
     for handle, update, raw in (
         (deal.contract, "add_milestone", {"actor": client_actor(deal), "title": f"Logo{NUL}", "amount": 100}),
-        (deal.contract, "add_milestone", {"actor": client_actor(deal), "title": "Logo", "amount": 100, "description": NUL}),
+        (
+            deal.contract,
+            "add_milestone",
+            {"actor": client_actor(deal), "title": "Logo", "amount": 100, "description": NUL},
+        ),
         (milestone, "request_revision", {"actor": client_actor(deal), "message": f"redo{NUL}"}),
         (milestone, "open_dispute", {"actor": client_actor(deal), "amount": 100, "reason": f"late{NUL}"}),
         (milestone, "request_refund", {"actor": client_actor(deal), "amount": 100, "message": NUL}),

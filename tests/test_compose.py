@@ -1,5 +1,6 @@
 """docker-compose.yml is the production shape of ARCHITECTURE.md; no Docker engine runs
 here, so these read the file and check what would break a deployment."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -104,15 +105,10 @@ def test_temporal_persists_on_postgresql() -> None:
     temporal = env("temporal")
     assert temporal["DB"].startswith("postgres")
     assert temporal["POSTGRES_SEEDS"] == "postgresql"
-    assert "postgresql" in depends("temporal") or any(
-        "postgresql" in depends(name) for name in depends("temporal")
-    )
+    assert "postgresql" in depends("temporal") or any("postgresql" in depends(name) for name in depends("temporal"))
     dyn = temporal.get("DYNAMIC_CONFIG_FILE_PATH")
     assert dyn, "the server needs its dynamic config file"
-    mounted = {
-        volume.split(":")[1]: ROOT / volume.split(":")[0]
-        for volume in SERVICES["temporal"].get("volumes", [])
-    }
+    mounted = {volume.split(":")[1]: ROOT / volume.split(":")[0] for volume in SERVICES["temporal"].get("volumes", [])}
     host_dir = mounted["/etc/temporal/config/dynamicconfig"]
     assert (host_dir / Path(dyn).name).is_file()
     yaml.safe_load((host_dir / Path(dyn).name).read_text())

@@ -1,4 +1,5 @@
 """Closing a fixed-rate contract (C1) and flagging zero-pay contracts (C2)."""
+
 from __future__ import annotations
 
 import pytest
@@ -33,7 +34,9 @@ async def test_c1_client_closes_releasing_the_rest(client, task_queue, sessions)
     deal, milestone = await funded(client, task_queue, 40_000)
     await milestone.execute_update(MW.release, Release(actor=deal.client_actor, amount=10_000))
     unfunded = await deal.add_milestone(9_000, title="Later")
-    view = await deal.contract.execute_update(CW.close, CloseContract(actor=deal.client_actor, remainder=Remainder.RELEASE))
+    view = await deal.contract.execute_update(
+        CW.close, CloseContract(actor=deal.client_actor, remainder=Remainder.RELEASE)
+    )
     assert view.status in (ContractStatus.CLOSING, ContractStatus.CLOSED)
     view = await closed(deal)
     assert view.zero_pay is False and view.escrow_total == 0 and view.released_total == 40_000
@@ -79,11 +82,15 @@ async def test_c1_close_refusals(client, task_queue, env):
     err = await refusal(deal.contract.execute_update(CW.close, CloseContract(actor=deal.client_actor)))
     assert err.type == "Invalid"  # the client must say what happens to the escrow
     stranger = deal.client_actor.model_copy(update={"user_id": "not-a-party"})
-    err = await refusal(deal.contract.execute_update(CW.close, CloseContract(actor=stranger, remainder=Remainder.RELEASE)))
+    err = await refusal(
+        deal.contract.execute_update(CW.close, CloseContract(actor=stranger, remainder=Remainder.RELEASE))
+    )
     assert err.type == "Forbidden"
     await deal.contract.execute_update(CW.close, CloseContract(actor=deal.client_actor, remainder=Remainder.RELEASE))
     await closed(deal)
-    err = await refusal(deal.contract.execute_update(CW.close, CloseContract(actor=deal.client_actor, remainder=Remainder.RELEASE)))
+    err = await refusal(
+        deal.contract.execute_update(CW.close, CloseContract(actor=deal.client_actor, remainder=Remainder.RELEASE))
+    )
     assert err.type == "Conflict"
 
 

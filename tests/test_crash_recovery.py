@@ -11,6 +11,7 @@ timeout passes in real time (10 s, `POST_STEP_TIMEOUT`); the `timeout` case wait
 ESCROW_SLOW_TESTS=1. The default `attempt-failed` case does what the timeout would, at
 once: it reports the lost attempt as failed (retryably), and Temporal retries it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -194,7 +195,9 @@ async def _crash_and_recover(
     # was accepted, so its result stays pending until some worker finishes the step.
     update = await asyncio.wait_for(
         milestone.start_update(
-            MilestoneWorkflow.release, Release(actor=deal.client_actor, amount=AMOUNT), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+            MilestoneWorkflow.release,
+            Release(actor=deal.client_actor, amount=AMOUNT),
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
         ),
         WAIT,
     )
@@ -238,7 +241,11 @@ async def _crash_and_recover(
         assert attempts[-1].activity_task_started_event_attributes.attempt == 2
 
         # The retry found every row of the step already written and added nothing.
-        assert _escrow_side(sessions, milestone_id) == ([(fund_id, "fund", AMOUNT), (release_id, "release", AMOUNT)], 0, 0)
+        assert _escrow_side(sessions, milestone_id) == (
+            [(fund_id, "fund", AMOUNT), (release_id, "release", AMOUNT)],
+            0,
+            0,
+        )
         assert _expert_side(sessions, expert) == (AMOUNT, 0)
         with sessions() as session:
             shown = ledger.user_balance(session, expert)

@@ -4,6 +4,7 @@ arbitration fees checked in the database.
 The dispute is started directly here, as its owner (a milestone) would start it as a
 child; it decides a split and moves only fee money, so the ledger shows fees alone.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -3,6 +3,7 @@
 Each test starts its contract in a week that lies ahead of the test server's clock,
 then moves the clock to the exact instants of that week (escrow.calendar).
 """
+
 from __future__ import annotations
 
 import uuid
@@ -69,7 +70,9 @@ class Hourly:
     async def view(self, cal: BillingWeek) -> HourlyWeekView:
         return await self.week(cal).query(HW.state)
 
-    async def log(self, cal: BillingWeek, started_at: datetime, minutes: int = 60, kind=EntryKind.TRACKED, evidence=True):
+    async def log(
+        self, cal: BillingWeek, started_at: datetime, minutes: int = 60, kind=EntryKind.TRACKED, evidence=True
+    ):
         return await self.week(cal).execute_update(
             HW.log_time,
             LogTime(
@@ -132,7 +135,9 @@ async def test_h1_entries_land_in_the_week_their_work_started(env, client, task_
     week, following = deal.first, deal.first.next()
     sunday_last_second = week.billed_at - timedelta(seconds=1)
     await deal.until(week.billed_at + timedelta(minutes=5))
-    await deal.shows(following, lambda v: v.status == WeekStatus.OPEN, "the next week to start by itself (Monday 00:00)")
+    await deal.shows(
+        following, lambda v: v.status == WeekStatus.OPEN, "the next week to start by itself (Monday 00:00)"
+    )
 
     late = await deal.log(week, sunday_last_second, minutes=1)
     err = await refusal(deal.log(week, week.billed_at, minutes=1))
@@ -141,7 +146,9 @@ async def test_h1_entries_land_in_the_week_their_work_started(env, client, task_
     assert [e.id for e in (await deal.view(week)).entries] == [late.id]
     assert [e.id for e in (await deal.view(following)).entries] == [early.id]
     with sessions() as session:
-        rows = dict(session.execute(select(TimeEntryRow.id, TimeEntryRow.week).where(TimeEntryRow.contract_id == deal.id)).all())
+        rows = dict(
+            session.execute(select(TimeEntryRow.id, TimeEntryRow.week).where(TimeEntryRow.contract_id == deal.id)).all()
+        )
     assert rows == {late.id: week.week, early.id: following.week}
 
 
@@ -155,12 +162,35 @@ async def test_h1_bad_entries_are_refused(env, client, task_queue):
     now = await env.get_current_time()
     cases = [
         (LogTime(actor=deal.expert_actor, started_at=now, minutes=30, kind=EntryKind.MANUAL), "Invalid"),  # future
-        (LogTime(actor=deal.expert_actor, started_at=start + timedelta(minutes=60), minutes=30, kind=EntryKind.MANUAL), "Conflict"),  # overlap
+        (
+            LogTime(
+                actor=deal.expert_actor, started_at=start + timedelta(minutes=60), minutes=30, kind=EntryKind.MANUAL
+            ),
+            "Conflict",
+        ),  # overlap
         # Unbuilt, as the Temporal UI or CLI could send them: the command's model refuses them.
-        (LogTime.model_construct(actor=deal.expert_actor, started_at=start, minutes=7 * 24 * 60 + 1, kind=EntryKind.MANUAL), "Invalid"),  # longer than a week
-        (LogTime.model_construct(actor=deal.expert_actor, started_at=start + timedelta(hours=3), minutes=0, kind=EntryKind.MANUAL), "Invalid"),
-        (LogTime(actor=deal.client_actor, started_at=start + timedelta(hours=3), minutes=30, kind=EntryKind.MANUAL), "Forbidden"),
-        (LogTime(actor=deal.expert_actor, started_at=start + timedelta(hours=24), minutes=9 * 60, kind=EntryKind.MANUAL), "Conflict"),  # limit
+        (
+            LogTime.model_construct(
+                actor=deal.expert_actor, started_at=start, minutes=7 * 24 * 60 + 1, kind=EntryKind.MANUAL
+            ),
+            "Invalid",
+        ),  # longer than a week
+        (
+            LogTime.model_construct(
+                actor=deal.expert_actor, started_at=start + timedelta(hours=3), minutes=0, kind=EntryKind.MANUAL
+            ),
+            "Invalid",
+        ),
+        (
+            LogTime(actor=deal.client_actor, started_at=start + timedelta(hours=3), minutes=30, kind=EntryKind.MANUAL),
+            "Forbidden",
+        ),
+        (
+            LogTime(
+                actor=deal.expert_actor, started_at=start + timedelta(hours=24), minutes=9 * 60, kind=EntryKind.MANUAL
+            ),
+            "Conflict",
+        ),  # limit
     ]
     for command, kind in cases:
         assert (await refusal(deal.week(week).execute_update(HW.log_time, command))).type == kind, command
@@ -182,7 +212,9 @@ async def test_h2_h3_billed_monday_0000_and_edits_stop_at_1200(env, client, task
     assert balance(sessions, escrow) == 18_000
 
     await deal.until(week.expert_review_ends_at - timedelta(minutes=1))  # Monday 11:59
-    await deal.week(week).execute_update(HW.edit_time, EditTime(actor=deal.expert_actor, entry_id=first.id, minutes=150))
+    await deal.week(week).execute_update(
+        HW.edit_time, EditTime(actor=deal.expert_actor, entry_id=first.id, minutes=150)
+    )
     await deal.week(week).execute_update(HW.delete_time, DeleteTime(actor=deal.expert_actor, entry_id=second.id))
     assert (await deal.view(week)).invoice_amount == 15_000
 
@@ -235,7 +267,9 @@ async def test_h4_h5_client_disputes_tracked_hours_until_friday_235959(env, clie
 
 
 @pytest.mark.rules("H1", "H5", "D8")
-async def test_tracked_time_without_evidence_is_covered_and_await_claim_shows_its_payout(env, client, task_queue, sessions):
+async def test_tracked_time_without_evidence_is_covered_and_await_claim_shows_its_payout(
+    env, client, task_queue, sessions
+):
     deal = await hourly(env, client, task_queue)
     week = deal.first
     await deal.until(week.starts_at + timedelta(days=2))
@@ -243,7 +277,10 @@ async def test_tracked_time_without_evidence_is_covered_and_await_claim_shows_it
     bare = await deal.log(week, week.starts_at + timedelta(hours=11), minutes=30, evidence=False)
     await deal.log(week, week.starts_at + timedelta(hours=13), minutes=15, kind=EntryKind.MANUAL)
     view = await deal.view(week)
-    assert {e.id: e.has_evidence for e in view.entries if e.kind == EntryKind.TRACKED} == {shown.id: True, bare.id: False}
+    assert {e.id: e.has_evidence for e in view.entries if e.kind == EntryKind.TRACKED} == {
+        shown.id: True,
+        bare.id: False,
+    }
     assert (view.minutes, view.tracked_minutes, view.tracked_minutes_without_evidence) == (105, 90, 30)
 
     await deal.until(week.expert_review_ends_at + timedelta(minutes=1))
@@ -356,7 +393,9 @@ async def test_ending_the_contract_finishes_its_weeks(env, client, task_queue, s
     await deal.until(week.starts_at + timedelta(days=2))
     await deal.log(week, week.starts_at + timedelta(hours=9), minutes=30)
     await deal.contract.execute_update(CW.close, CloseContract(actor=deal.client_actor))
-    after = LogTime(actor=deal.expert_actor, started_at=week.starts_at + timedelta(days=1), minutes=5, kind=EntryKind.MANUAL)
+    after = LogTime(
+        actor=deal.expert_actor, started_at=week.starts_at + timedelta(days=1), minutes=5, kind=EntryKind.MANUAL
+    )
     await refused_or_closed(deal.week(week).execute_update(HW.log_time, after))
 
     # The contract ends when its last week has paid out (H6); no week starts after it.

@@ -1,6 +1,7 @@
 """What a text, id or amount from outside may be (escrow.inputs): whatever passes must
 be storable by PostgreSQL and fit the ledger's account names, or it fails later inside
 a workflow's step, where nothing can refuse it any more."""
+
 from __future__ import annotations
 
 import unicodedata
@@ -45,7 +46,23 @@ def test_user_ids_marketplaces_issue_are_accepted(user_id):
 
 @pytest.mark.parametrize(
     "user_id",
-    ["", " ", "x" * 65, "x" * 186, "bob\x00", "\x00", "bob smith", " bob", "bob\n", ".", "..", "-rf", "josé", "a/b", "a%00"],
+    [
+        "",
+        " ",
+        "x" * 65,
+        "x" * 186,
+        "bob\x00",
+        "\x00",
+        "bob smith",
+        " bob",
+        "bob\n",
+        ".",
+        "..",
+        "-rf",
+        "josé",
+        "a/b",
+        "a%00",
+    ],
 )
 def test_user_ids_that_would_break_an_account_name_or_a_url_are_refused(user_id):
     assert not accepts(UserId, user_id)
@@ -54,7 +71,11 @@ def test_user_ids_that_would_break_an_account_name_or_a_url_are_refused(user_id)
 @given(st.one_of(st.text(max_size=300), st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._@+:-]{0,250}", fullmatch=True)))
 def test_every_accepted_user_id_makes_account_names_the_ledger_can_hold(user_id):
     if accepts(UserId, user_id):
-        for name in (accounts.expert_pending(user_id), accounts.expert_available(user_id), accounts.client_balance(user_id)):
+        for name in (
+            accounts.expert_pending(user_id),
+            accounts.expert_available(user_id),
+            accounts.client_balance(user_id),
+        ):
             assert len(name) <= ACCOUNT_NAME_MAX and name.isascii() and name.isprintable()
 
 
@@ -101,7 +122,13 @@ def test_cents_bounds():
 
 @pytest.mark.parametrize(
     "evidence",
-    [{"app\x00": "x"}, {"app": "x\x00"}, {"apps": [{"title": "\x1b[31m"}]}, {"ratio": float("nan")}, {"blob": "x" * 70_000}],
+    [
+        {"app\x00": "x"},
+        {"app": "x\x00"},
+        {"apps": [{"title": "\x1b[31m"}]},
+        {"ratio": float("nan")},
+        {"blob": "x" * 70_000},
+    ],
 )
 def test_evidence_is_refused_if_any_key_or_value_could_not_be_stored(evidence):
     assert not accepts(Evidence, evidence)

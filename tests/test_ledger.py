@@ -7,6 +7,7 @@ database created next to TEST_DATABASE_URL's and dropped afterwards. Account and
 transfer names carry a per-test suffix all the same, so the tests never depend on each
 other (or on another run sharing the server, if the database cannot be created).
 """
+
 from __future__ import annotations
 
 import threading
@@ -112,7 +113,15 @@ def n() -> Callable[[str], str]:
 
 
 def transfer(id: str, debit: str, credit: str, amount: int, **kw: object) -> TransferSpec:
-    return TransferSpec(id=id, debit=debit, credit=credit, amount=amount, currency=kw.pop("currency", "USD"), kind=kw.pop("kind", "test"), **kw)  # type: ignore[arg-type]
+    return TransferSpec(
+        id=id,
+        debit=debit,
+        credit=credit,
+        amount=amount,
+        currency=kw.pop("currency", "USD"),
+        kind=kw.pop("kind", "test"),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def post(db: LedgerDb, *specs: TransferSpec) -> list[bool]:
@@ -220,7 +229,9 @@ OTHER_TERMS: dict[str, Callable[[TransferSpec, Callable[[str], str]], TransferSp
     "debit": lambda t, n: t.model_copy(update={"debit": n("world:other")}),
     "credit": lambda t, n: t.model_copy(update={"credit": n("escrow:other")}),
     # Other accounts too, so the conflict, not the accounts' currency, refuses it.
-    "currency": lambda t, n: t.model_copy(update={"currency": "EUR", "debit": n("world:eur"), "credit": n("escrow:eur")}),
+    "currency": lambda t, n: t.model_copy(
+        update={"currency": "EUR", "debit": n("world:eur"), "credit": n("escrow:eur")}
+    ),
 }
 
 
@@ -243,7 +254,9 @@ def test_the_same_id_with_other_terms_is_a_conflict(db: LedgerDb, n: Callable[[s
 
 @pytest.mark.rules("L2")
 @pytest.mark.parametrize("accounts_exist", [True, False], ids=["existing-accounts", "new-accounts"])
-def test_the_same_id_posted_by_many_at_once_posts_once(db: LedgerDb, n: Callable[[str], str], accounts_exist: bool) -> None:
+def test_the_same_id_posted_by_many_at_once_posts_once(
+    db: LedgerDb, n: Callable[[str], str], accounts_exist: bool
+) -> None:
     # With new accounts the threads also race to create them (and queue behind the
     # first creator); with existing ones they meet only on the transfer's id.
     world, escrow = n("world:card"), n("escrow:milestone")
@@ -279,7 +292,9 @@ def test_an_overdraft_is_refused_and_the_whole_transaction_rolls_back(db: Ledger
 
 
 @pytest.mark.rules("L3")
-def test_an_overdraft_of_exactly_the_balance_is_allowed_and_one_more_cent_is_not(db: LedgerDb, n: Callable[[str], str]) -> None:
+def test_an_overdraft_of_exactly_the_balance_is_allowed_and_one_more_cent_is_not(
+    db: LedgerDb, n: Callable[[str], str]
+) -> None:
     client, escrow = n("client:balance"), n("escrow:milestone")
     funded(db, n, client, 2_500)
     with pytest.raises(ledger.InsufficientFunds):
@@ -370,7 +385,9 @@ def test_a_hold_is_pending_until_a_settling_transfer_posts(db: LedgerDb, n: Call
         assert [(h.id, h.amount, utc(h.available_at)) for h in holds] == [(release.id, 8_000, clears)]
         shown = ledger.user_balance(session, expert)
     assert shown["available"] == 0
-    assert [(p["transfer_id"], p["amount"], utc(p["available_at"])) for p in shown["pending"]] == [(release.id, 8_000, clears)]
+    assert [(p["transfer_id"], p["amount"], utc(p["available_at"])) for p in shown["pending"]] == [
+        (release.id, 8_000, clears)
+    ]
     assert balances(db, pending, available) == [8_000, 0]
 
     settle = transfer(n("release:1:settle"), pending, available, 8_000, kind="hold_release", settles=release.id)

@@ -1,5 +1,6 @@
 """`escrow ledger check`: each invariant, broken on purpose in a ledger of its own,
 is reported by name, and the command exits 1; a clean ledger exits 0."""
+
 from __future__ import annotations
 
 import subprocess
@@ -38,17 +39,32 @@ def db(url: str) -> Iterator[sessionmaker[Session]]:
     sessions = make_sessionmaker(engine)
     with sessions.begin() as session:
         for spec in (
-            TransferSpec(id="fund", debit=accounts.WORLD_CARD, credit=ESCROW, amount=50_000, currency="USD", kind="fund"),
             TransferSpec(
-                id="release", debit=ESCROW, credit=PENDING, amount=20_000, currency="USD", kind="release",
+                id="fund", debit=accounts.WORLD_CARD, credit=ESCROW, amount=50_000, currency="USD", kind="fund"
+            ),
+            TransferSpec(
+                id="release",
+                debit=ESCROW,
+                credit=PENDING,
+                amount=20_000,
+                currency="USD",
+                kind="release",
                 available_at=NOW,
             ),
         ):
             ledger.post(session, spec, NOW)
         session.add(
             Milestone(
-                id=MILESTONE, contract_id="c1", client_id="alice", expert_id="bob", status="partially_released",
-                amount=50_000, escrow=30_000, currency="USD", version=3, updated_at=NOW,
+                id=MILESTONE,
+                contract_id="c1",
+                client_id="alice",
+                expert_id="bob",
+                status="partially_released",
+                amount=50_000,
+                escrow=30_000,
+                currency="USD",
+                version=3,
+                updated_at=NOW,
                 view={"funded": 50_000, "released": 20_000, "refunded": 0},
             )
         )
@@ -101,8 +117,13 @@ def test_a_hold_settled_by_another_amount_is_named(db):
         ledger.post(
             session,
             TransferSpec(
-                id="release:settle", debit=PENDING, credit=accounts.expert_available("bob"), amount=10_000,
-                currency="USD", kind="hold_release", settles="release",
+                id="release:settle",
+                debit=PENDING,
+                credit=accounts.expert_available("bob"),
+                amount=10_000,
+                currency="USD",
+                kind="hold_release",
+                settles="release",
             ),
             NOW,
         )

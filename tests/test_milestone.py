@@ -1,5 +1,6 @@
 """MilestoneWorkflow on the time-skipping server: every fixed-rate milestone rule, with
 the money checked in the database, not only in the workflow's state."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -51,7 +52,9 @@ async def test_m8_expert_proposal_needs_the_clients_agreement(client, task_queue
     proposal = await deal.add_milestone(10_000, by=deal.expert_actor)
     assert (await deal.state(proposal)).status == MilestoneStatus.PROPOSED
     assert (await refusal(proposal.execute_update(MW.fund, Fund(actor=deal.client_actor)))).type == "Conflict"
-    assert (await refusal(proposal.execute_update(MW.accept, PartyCommand(actor=deal.expert_actor)))).type == "Forbidden"
+    assert (
+        await refusal(proposal.execute_update(MW.accept, PartyCommand(actor=deal.expert_actor)))
+    ).type == "Forbidden"
     view = await proposal.execute_update(MW.accept, PartyCommand(actor=deal.client_actor))
     assert view.status == MilestoneStatus.AGREED
 
@@ -131,7 +134,9 @@ async def test_m4_client_release_before_the_deadline_wins_over_auto_release(clie
     final = await finished(env, milestone)
     assert final.released == 50_000 and len(final.holds) == 1
     with sessions() as session:
-        releases = session.scalars(select(Transfer).where(Transfer.debit_account == accounts.milestone_escrow(final.id))).all()
+        releases = session.scalars(
+            select(Transfer).where(Transfer.debit_account == accounts.milestone_escrow(final.id))
+        ).all()
     assert [t.amount for t in releases] == [50_000]
 
 

@@ -1,5 +1,6 @@
 """Disputes on a milestone's escrow: the frozen amount, the usable rest, and the owner
 paying out whatever the dispute decides (D1, D7, D8, R4), checked in the database."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -70,7 +71,9 @@ async def test_d1_disputed_amount_is_frozen_and_the_rest_stays_usable(client, ta
 
 
 @pytest.mark.rules("D1", "M4")
-async def test_d1_auto_release_skips_the_frozen_amount_and_pays_it_when_the_dispute_ends(client, task_queue, sessions, env):
+async def test_d1_auto_release_skips_the_frozen_amount_and_pays_it_when_the_dispute_ends(
+    client, task_queue, sessions, env
+):
     deal, milestone = await funded(client, task_queue, 40_000)
     await milestone.execute_update(MW.submit, Submit(actor=deal.expert_actor))
     claim = await milestone.execute_update(
@@ -88,9 +91,11 @@ async def test_d1_auto_release_skips_the_frozen_amount_and_pays_it_when_the_disp
     await dispute.execute_update(DW.accept_offer, AcceptOffer(actor=deal.client_actor, offer_id=offer.offers[-1].id))
     view = await settled(deal, milestone, claim.id)
     assert (view.released, view.refunded, view.escrow) == (35_000, 5_000, 0)
-    assert balance(sessions, accounts.expert_pending(deal.expert_actor.user_id)) + balance(
-        sessions, accounts.expert_available(deal.expert_actor.user_id)
-    ) == 35_000
+    assert (
+        balance(sessions, accounts.expert_pending(deal.expert_actor.user_id))
+        + balance(sessions, accounts.expert_available(deal.expert_actor.user_id))
+        == 35_000
+    )
 
 
 @pytest.mark.rules("R4", "D8", "D5")

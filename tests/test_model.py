@@ -15,6 +15,7 @@ CI runs a few examples from a fixed seed. A long run, for a change to the money 
 prints its steps and a `@reproduce_failure` blob. `MODEL_SEED` fixes the seed of any run,
 CI's included, which otherwise uses CI_SEED.)
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -82,7 +83,13 @@ ACTORS = ("client", "expert", "operator", "stranger")
 # a fixed sum, which may be a claim on released money (M10).
 QUARTERS = st.integers(1, 5)
 STARTS = (
-    "funded", "submitted", "refund asked", "disputed by the client", "disputed by the expert", "released", "agreed"
+    "funded",
+    "submitted",
+    "refund asked",
+    "disputed by the client",
+    "disputed by the expert",
+    "released",
+    "agreed",
 )
 WHEN_NOTHING_IS_FREE = 5_000
 

@@ -1,5 +1,6 @@
 """Refund requests before release (R1–R5) and after it (M10), with the money checked in
 the database."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -107,7 +108,9 @@ async def test_r2_an_answer_after_7_days_is_refused(client, task_queue, env):
 
 
 @pytest.mark.rules("R4", "D1")
-async def test_r4_decline_notifies_the_client_and_keeps_the_money_frozen_until_escalation_ends(client, task_queue, sessions, env):
+async def test_r4_decline_notifies_the_client_and_keeps_the_money_frozen_until_escalation_ends(
+    client, task_queue, sessions, env
+):
     deal, milestone = await funded(client, task_queue, 50_000)
     await milestone.execute_update(MW.submit, Submit(actor=deal.expert_actor))
     claim, refund = await ask(deal, milestone, 50_000)

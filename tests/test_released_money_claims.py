@@ -1,6 +1,7 @@
 """M10: claims on money already released. One claim at a time on any money: a refund
 of released money, open or paid, leaves only the rest to dispute; a refund or dispute
 reaches the money still on hold; every refund counts in `refunded`."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -91,7 +92,9 @@ async def test_m10_escalating_inside_the_hold_reaches_the_pending_money(client, 
     claim, refund = await ask(deal, milestone, 20_000)
     await refund.execute_update(RW.decline, RefundAnswer(actor=deal.expert_actor, message="it was delivered"))
     await claim_status(deal, milestone, claim.id, ClaimStatus.DECLINED)
-    opened = await milestone.execute_update(MW.escalate_refund, EscalateRefund(actor=deal.client_actor, refund_id=claim.id))
+    opened = await milestone.execute_update(
+        MW.escalate_refund, EscalateRefund(actor=deal.client_actor, refund_id=claim.id)
+    )
 
     view = await deal.state(milestone)
     assert (view.escrow, view.frozen, view.released, view.refunded) == (20_000, 20_000, 30_000, 0)
@@ -106,14 +109,10 @@ async def test_m10_escalating_inside_the_hold_reaches_the_pending_money(client, 
     # The expert stays silent in stage 1: the client wins the disputed 200.00 (D2).
     dispute_handle = client.get_workflow_handle(f"dispute:{opened.id}", result_type=DisputeOutcome)
     await finished(env, dispute_handle)
-    view = await eventually(
-        lambda: _settled(deal, milestone, opened.id), "the dispute's outcome to be paid"
-    )
+    view = await eventually(lambda: _settled(deal, milestone, opened.id), "the dispute's outcome to be paid")
     assert (view.funded, view.released, view.refunded, view.escrow) == (50_000, 30_000, 20_000, 0)
     await sleep_until(env, deal, milestone, hold.available_at + timedelta(hours=1))
-    await eventually(
-        lambda: _available(sessions, expert, 30_000), "the re-held 300.00 to become available"
-    )
+    await eventually(lambda: _available(sessions, expert, 30_000), "the re-held 300.00 to become available")
     assert balance(sessions, accounts.client_balance(deal.client_actor.user_id)) == 20_000
 
 

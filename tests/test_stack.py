@@ -1,6 +1,7 @@
 """Smoke test of the README's run command: `python stack.py` brings up the dev server,
 the worker and the API, answers, and stops cleanly on Ctrl-C; and it owns what it
 starts: it refuses to run on a Temporal port or a task queue that someone else holds."""
+
 from __future__ import annotations
 
 import os
@@ -88,8 +89,16 @@ def test_stack_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         # of its own: both refuse, before serving anything, and leave this one be.
         second_api = free_port()
         same_port = start(
-            ["--port", str(second_api), "--temporal-port", str(grpc), "--ui-port", str(free_port()),
-             "--state-dir", str(tmp_path / "same-port")],
+            [
+                "--port",
+                str(second_api),
+                "--temporal-port",
+                str(grpc),
+                "--ui-port",
+                str(free_port()),
+                "--state-dir",
+                str(tmp_path / "same-port"),
+            ],
             tmp_path / "same-port.log",
             clean_env(),
         )
@@ -147,8 +156,16 @@ def test_stack_refuses_a_temporal_port_someone_else_listens_on(tmp_path: Path) -
         taken = squatter.getsockname()[1]
         log = tmp_path / "stack.log"
         proc = start(
-            ["--temporal-port", str(taken), "--ui-port", str(free_port()), "--port", str(free_port()),
-             "--state-dir", str(tmp_path / "var")],
+            [
+                "--temporal-port",
+                str(taken),
+                "--ui-port",
+                str(free_port()),
+                "--port",
+                str(free_port()),
+                "--state-dir",
+                str(tmp_path / "var"),
+            ],
             log,
             clean_env(),
         )

@@ -1,6 +1,7 @@
 """A step the database or the ledger can never accept is refused at once (`Invalid`,
 non-retryable): retried, it would hold its workflow's command turn for good, and every
 later command and timer would wait behind it. A database that is down is retried."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -57,13 +58,17 @@ def test_a_transfer_id_reused_with_other_terms_is_refused_not_retried(sessions):
 
 
 def test_a_transfer_the_ledger_refuses_is_refused_not_retried(sessions):
-    err = refused(sessions, Step(at=NOW, transfers=[transfer("v-steps:self", debit=accounts.client_balance("v-steps"))]))
+    err = refused(
+        sessions, Step(at=NOW, transfers=[transfer("v-steps:self", debit=accounts.client_balance("v-steps"))])
+    )
     assert (err.type, err.non_retryable) == ("Invalid", True)
 
 
 @pytest.mark.rules("L3")
 def test_insufficient_funds_keeps_its_own_kind(sessions):
-    err = refused(sessions, Step(at=NOW, transfers=[transfer("v-steps:overdraw", debit=accounts.client_balance("v-poor"))]))
+    err = refused(
+        sessions, Step(at=NOW, transfers=[transfer("v-steps:overdraw", debit=accounts.client_balance("v-poor"))])
+    )
     assert (err.type, err.non_retryable) == ("InsufficientFunds", True)
 
 
@@ -90,7 +95,9 @@ def test_a_database_that_is_down_is_retried():
     engine.dispose()
 
 
-async def test_a_step_the_ledger_refuses_fails_its_update_and_the_workflow_takes_the_next(client, task_queue, worker, sessions):
+async def test_a_step_the_ledger_refuses_fails_its_update_and_the_workflow_takes_the_next(
+    client, task_queue, worker, sessions
+):
     deal, milestone = await funded(client, task_queue, 50_000)
     escrow = accounts.milestone_escrow((await deal.state(milestone)).id)
     # The expert's pending account holds another currency: the release's transfer can
@@ -111,7 +118,9 @@ async def test_a_step_the_ledger_refuses_fails_its_update_and_the_workflow_takes
 
 
 @pytest.mark.rules("M4", "L3")
-async def test_a_timers_step_the_ledger_refuses_leaves_the_workflow_taking_commands(client, task_queue, worker, sessions, env):
+async def test_a_timers_step_the_ledger_refuses_leaves_the_workflow_taking_commands(
+    client, task_queue, worker, sessions, env
+):
     """The review window's auto-release can never be posted: the workflow that owns the
     escrow must neither fail (the money would have no owner) nor retry in a loop; it
     waits, and the next command settles the escrow another way."""

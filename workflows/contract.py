@@ -8,6 +8,7 @@ child to release or refund what it still holds; the contract is closed once all 
 has moved, and flagged zero-pay when the expert got nothing (C2). The contract moves no
 money itself. The rules are escrow.rules.contract; this module wires them to Temporal.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -12,6 +12,7 @@ and one loop sleeps until the earliest and fires what is due (as samples-python'
 decision of `escrow.rules`; `checked(check)` registers a hand-written handler under the
 same turn-taking, validated by `check`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -171,7 +172,7 @@ class Entity(Generic[V]):
                     lambda: self._changed or finished(),
                     timeout=None if upcoming is None else upcoming - now,
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _fire_due(self) -> None:

@@ -6,6 +6,7 @@ The only money the dispute moves itself is the arbitration fee (D4, D6). The rul
 stages and their deadlines (D7) are escrow.rules.dispute; this module wires them to
 Temporal.
 """
+
 from __future__ import annotations
 
 from temporalio import workflow

@@ -6,6 +6,7 @@ activity, a disputed hour runs as a DisputeWorkflow child, and each step is repo
 to the contract. Every time-based check compares against `workflow.now()`, Temporal's
 clock, so it holds under the time-skipping test server and in replays.
 """
+
 from __future__ import annotations
 
 from dataclasses import fields

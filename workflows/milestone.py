@@ -10,6 +10,7 @@ Deadlines: the review window's auto-release (M4), Elance's overdue mark and remi
 (M5), the end of each release's security hold (M9), the time to escalate a declined
 refund (R4) and the last day a refund can be asked for (M10).
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -159,7 +160,9 @@ class MilestoneWorkflow(Entity[MilestoneView]):
             await self.write(rules.dispute_opened(self.view, actor, dispute_id, amount, after_release, ctx, escalated))
         except ActivityError as err:
             if _short(err):
-                raise refuse(Refusal.CONFLICT, "the expert's pending and available balance cannot cover the disputed amount") from err
+                raise refuse(
+                    Refusal.CONFLICT, "the expert's pending and available balance cannot cover the disputed amount"
+                ) from err
             raise
         handle = await workflow.start_child_workflow(
             "DisputeWorkflow",
@@ -168,7 +171,9 @@ class MilestoneWorkflow(Entity[MilestoneView]):
             result_type=DisputeOutcome,
             static_summary=f"Dispute over {format_cents(amount, filing.currency)} of milestone '{self.view.title}'",
         )
-        self.watch(handle, lambda outcome: self.write(rules.dispute_resolved(self.view, dispute_id, outcome, self.context())))
+        self.watch(
+            handle, lambda outcome: self.write(rules.dispute_resolved(self.view, dispute_id, outcome, self.context()))
+        )
         return dispute_rules.filed(filing)
 
     # ---------------------------------------------------------------- C1 closing

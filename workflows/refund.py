@@ -3,13 +3,14 @@
 It decides and returns; the milestone that started it owns the money and moves it.
 The rules are escrow.rules.refund; this module wires them to Temporal.
 """
+
 from __future__ import annotations
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from escrow import search_attributes as sa
-    from escrow.models import RefundAnswer, RefundInput, RefundStatus, RefundView
+    from escrow.models import RefundInput, RefundStatus, RefundView
     from escrow.money import format_cents
     from escrow.rules import refund as rules
     from workflows.core import Deadline, Entity, command
@@ -59,5 +60,7 @@ class RefundRequestWorkflow(Entity[RefundView]):
         waiting = {RefundStatus.PENDING: "the expert", RefundStatus.AWAITING_OPERATOR: "an operator"}.get(v.status)
         details = f"**refund {v.status}** · {format_cents(v.amount, v.currency)}"
         if waiting and v.deadline_at:
-            details += f"\n\nWaiting on {waiting} until {v.deadline_at:%Y-%m-%d %H:%M} UTC; then it is {v.deadline_action}d."
+            details += (
+                f"\n\nWaiting on {waiting} until {v.deadline_at:%Y-%m-%d %H:%M} UTC; then it is {v.deadline_action}d."
+            )
         return details

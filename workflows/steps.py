@@ -1,5 +1,6 @@
 """Writing one workflow step through the `post_step` activity, the same way from every
 workflow: the step number makes every id it writes unique and retry-safe."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,7 +15,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from escrow.errors import Refusal, refuse
-    from escrow.models import Actor, AuditEvent, Claim, ClaimStatus, Notification, Step
+    from escrow.models import Claim, ClaimStatus, Step
 
 T = TypeVar("T")
 
@@ -24,25 +25,6 @@ T = TypeVar("T")
 POST_STEP_TIMEOUT = timedelta(seconds=10)
 # A database outage must not lose a step: retry until it is back, soon after it is.
 POST_STEP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=10))
-
-
-def audit(step_no: int, kind: str, actor: Actor | None, data: dict | None = None) -> AuditEvent:
-    wf_id = workflow.info().workflow_id
-    return AuditEvent(
-        id=f"{wf_id}:{step_no}",
-        workflow_id=wf_id,
-        kind=kind,
-        actor_id=actor.user_id if actor else None,
-        data=data or {},
-    )
-
-
-def notifications(step_no: int, kind: str, notify: dict[str, str] | None) -> list[Notification]:
-    wf_id = workflow.info().workflow_id
-    return [
-        Notification(id=f"{wf_id}:{step_no}:{user}", user_id=user, kind=kind, message=text)
-        for user, text in (notify or {}).items()
-    ]
 
 
 async def post(step: Step, summary: str) -> None:
@@ -75,7 +57,9 @@ async def fire(due: Callable[[], Awaitable[None]]) -> bool:
         if err.type != Refusal.INVALID:
             raise
         workflow.logger.error("a timer's step was refused; it waits for the next command: %s", err.message)
-        workflow.set_current_details(f"**stuck**: a timer's step can't be stored ({err.message}); it is tried again after the next command")
+        workflow.set_current_details(
+            f"**stuck**: a timer's step can't be stored ({err.message}); it is tried again after the next command"
+        )
         return True
     return False
 
@@ -106,9 +90,7 @@ async def tell(workflow_id: str, signal: str, arg: object) -> None:
         workflow.logger.warning("%s is gone; %s not delivered", workflow_id, signal)
 
 
-def watch(
-    handle: Awaitable[T], lock: asyncio.Lock, on_done: Callable[[T], Awaitable[None]]
-) -> asyncio.Task[None]:
+def watch(handle: Awaitable[T], lock: asyncio.Lock, on_done: Callable[[T], Awaitable[None]]) -> asyncio.Task[None]:
     """When a child (a refund request, a dispute) decides, act on its outcome under the
     owner's lock, one command at a time with everything else. Keep the task."""
 

@@ -1,5 +1,6 @@
 """Contracts: open one (fixed or hourly), read it with its milestones and weeks, add a
 milestone, close it (C1, C2), change an hourly contract's card (H7)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -86,7 +87,8 @@ async def open_contract(
 
 
 @router.get(
-    "/contracts/{contract_id}", response_model=ContractDetail,
+    "/contracts/{contract_id}",
+    response_model=ContractDetail,
     summary="A contract with its milestones or billing weeks and escrow total",
 )
 async def read_contract(contract: VisibleContract, client: ClientDep, sessions: SessionsDep) -> ContractDetail:
@@ -94,14 +96,18 @@ async def read_contract(contract: VisibleContract, client: ClientDep, sessions: 
 
 
 @router.post(
-    "/contracts/{contract_id}/milestones", status_code=201, response_model=MilestoneView,
+    "/contracts/{contract_id}/milestones",
+    status_code=201,
+    response_model=MilestoneView,
     summary="Add a milestone: agreed from the client, a proposal from the expert (M1, M8)",
 )
 async def add_milestone(
     contract_id: ContractPath, body: NewMilestone, actor: ActorDep, client: ClientDep, request: Request
 ) -> MilestoneView:
     command = AddMilestone(actor=actor, **body.model_dump())
-    return await workflow_calls.contract(client, contract_id).run(Contract.add_milestone, command, operation_id(request))
+    return await workflow_calls.contract(client, contract_id).run(
+        Contract.add_milestone, command, operation_id(request)
+    )
 
 
 @router.post("/contracts/{contract_id}/close", response_model=ContractDetail, summary="Close the contract (C1, C2)")
@@ -125,7 +131,8 @@ async def close_contract(
 
 
 @router.post(
-    "/contracts/{contract_id}/payment-method", response_model=ContractDetail,
+    "/contracts/{contract_id}/payment-method",
+    response_model=ContractDetail,
     summary="Set the hourly contract's card (H2, H7)",
 )
 async def set_payment_method(

@@ -4,6 +4,7 @@ Every command is an update of the dispute's workflow carrying the caller; the wo
 decides who may do what in which stage (the respondent answers, either party offers,
 an operator recommends and gives the verdict). The workflow that owns the disputed
 escrow moves the money when the dispute ends."""
+
 from __future__ import annotations
 
 from typing import Annotated, TypeVar
@@ -62,7 +63,9 @@ async def _command(
 
 
 @router.post(
-    "/milestones/{milestone_id}/disputes", status_code=201, response_model=DisputeView,
+    "/milestones/{milestone_id}/disputes",
+    status_code=201,
+    response_model=DisputeView,
     summary="Dispute an amount of the milestone's escrow (D1, M10)",
 )
 async def open_dispute(
@@ -108,7 +111,8 @@ async def make_offer(
 
 
 @router.post(
-    "/disputes/{dispute_id}/offers/{offer_id}/accept", response_model=DisputeView,
+    "/disputes/{dispute_id}/offers/{offer_id}/accept",
+    response_model=DisputeView,
     summary="Accept the other party's offer (D3)",
 )
 async def accept_offer(
@@ -119,7 +123,8 @@ async def accept_offer(
 
 
 @router.post(
-    "/disputes/{dispute_id}/recommendation", response_model=DisputeView,
+    "/disputes/{dispute_id}/recommendation",
+    response_model=DisputeView,
     summary="Post a mediation recommendation (operator, D3)",
 )
 async def recommend(
@@ -132,7 +137,8 @@ async def recommend(
 
 
 @router.post(
-    "/disputes/{dispute_id}/recommendation/accept", response_model=DisputeView,
+    "/disputes/{dispute_id}/recommendation/accept",
+    response_model=DisputeView,
     summary="Accept the mediation recommendation (D3)",
 )
 async def accept_recommendation(dispute_id: Id, actor: ActorDep, client: ClientDep, request: Request) -> DisputeView:
@@ -140,7 +146,8 @@ async def accept_recommendation(dispute_id: Id, actor: ActorDep, client: ClientD
 
 
 @router.post(
-    "/disputes/{dispute_id}/recommendation/reject", response_model=DisputeView,
+    "/disputes/{dispute_id}/recommendation/reject",
+    response_model=DisputeView,
     summary="Reject the mediation recommendation (D3)",
 )
 async def reject_recommendation(dispute_id: Id, actor: ActorDep, client: ClientDep, request: Request) -> DisputeView:

@@ -1,4 +1,5 @@
 """GET /v1/healthz: 200 when the database and Temporal both answer."""
+
 from __future__ import annotations
 
 import asyncio

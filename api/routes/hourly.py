@@ -5,6 +5,7 @@ started by the contract at the week's Monday 00:00 UTC; it owns that week's escr
 and decides every command on its entries. The API picks the week an entry belongs to
 (the week its work started, H1) and finds an existing entry's week in the journal's
 read model."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -76,7 +77,9 @@ async def journal_entry(sessions: sessionmaker[Session], entry_id: str) -> tuple
 
 
 @router.post(
-    "/contracts/{contract_id}/time-entries", status_code=201, response_model=TimeEntryView,
+    "/contracts/{contract_id}/time-entries",
+    status_code=201,
+    response_model=TimeEntryView,
     summary="Log time in the work journal (H1)",
 )
 async def log_time(
@@ -116,7 +119,8 @@ async def delete_time(entry_id: Id, actor: ActorDep, client: ClientDep, sessions
 
 
 @router.get(
-    "/contracts/{contract_id}/weeks/{iso_week}", response_model=HourlyWeekView,
+    "/contracts/{contract_id}/weeks/{iso_week}",
+    response_model=HourlyWeekView,
     summary="A billing week: hours, invoice, status, deadlines (H1–H7)",
 )
 async def read_week(week: VisibleWeek) -> HourlyWeekView:
@@ -128,7 +132,9 @@ async def read_week(week: VisibleWeek) -> HourlyWeekView:
 
 
 @router.post(
-    "/contracts/{contract_id}/weeks/{iso_week}/disputes", status_code=201, response_model=DisputeView,
+    "/contracts/{contract_id}/weeks/{iso_week}/disputes",
+    status_code=201,
+    response_model=DisputeView,
     summary="Dispute tracked hours of a week (H4, H5, D8)",
 )
 async def dispute_hours(

@@ -1,5 +1,6 @@
 """Milestone commands and reads. Each command is a workflow update carrying the
 caller; the milestone workflow decides whether that caller may do it now."""
+
 from __future__ import annotations
 
 from typing import Annotated, TypeVar
@@ -67,7 +68,8 @@ async def fund(
 
 
 @router.post(
-    "/{milestone_id}/authenticate-funding", response_model=MilestoneView,
+    "/{milestone_id}/authenticate-funding",
+    response_model=MilestoneView,
     summary="A pending funding's card is authenticated (M2)",
 )
 async def authenticate_funding(

@@ -1,6 +1,7 @@
 """Refund requests (R1–R4, M10): the client asks on a milestone, the expert answers,
 and a declined request may be escalated into a dispute. One workflow per request
 decides; the milestone that owns the escrow moves the money."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -59,7 +60,9 @@ async def _answer(
 
 
 @router.post(
-    "/milestones/{milestone_id}/refund-requests", status_code=201, response_model=RefundView,
+    "/milestones/{milestone_id}/refund-requests",
+    status_code=201,
+    response_model=RefundView,
     summary="Ask the expert for a refund (R1, M10)",
 )
 async def request_refund(
@@ -104,7 +107,9 @@ async def decline(
 
 
 @router.post(
-    "/refund-requests/{refund_id}/escalate", status_code=201, response_model=DisputeView,
+    "/refund-requests/{refund_id}/escalate",
+    status_code=201,
+    response_model=DisputeView,
     summary="Escalate a declined refund into a dispute (R4, D8)",
 )
 async def escalate(

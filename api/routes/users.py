@@ -1,4 +1,5 @@
 """GET /v1/users/{id}/balance: that user or an operator."""
+
 from __future__ import annotations
 
 from typing import Annotated

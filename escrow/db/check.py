@@ -13,6 +13,7 @@ What must hold, whatever crashed or raced:
 - a hold is settled at most once, by a transfer that moves exactly the held amount
   out of the account the hold went into (L5).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -95,8 +96,9 @@ def check(session: Session) -> Report:
     hold = aliased(Transfer)
     settlement = aliased(Transfer)
     for hold_id, hold_amount, hold_account, s_id, s_amount, s_debit in session.execute(
-        select(hold.id, hold.amount, hold.credit_account, settlement.id, settlement.amount, settlement.debit_account)
-        .join(settlement, settlement.settles == hold.id)
+        select(
+            hold.id, hold.amount, hold.credit_account, settlement.id, settlement.amount, settlement.debit_account
+        ).join(settlement, settlement.settles == hold.id)
     ).all():
         if (s_amount, s_debit) != (hold_amount, hold_account):
             bad.append(
@@ -104,22 +106,21 @@ def check(session: Session) -> Report:
                 f"the hold put {hold_amount} into {hold_account} (L5)"
             )
     twice = session.execute(
-        select(Transfer.settles, func.count()).where(Transfer.settles.is_not(None)).group_by(Transfer.settles).having(func.count() > 1)
+        select(Transfer.settles, func.count())
+        .where(Transfer.settles.is_not(None))
+        .group_by(Transfer.settles)
+        .having(func.count() > 1)
     ).all()
     for hold_id, count in twice:
         bad.append(f"hold {hold_id} is settled {count} times (L5)")
     return report
 
 
-def _owner_matches(
-    bad: list[str], owner: str, account: str, escrow: int, escrows: dict[str, int], view: dict
-) -> None:
+def _owner_matches(bad: list[str], owner: str, account: str, escrow: int, escrows: dict[str, int], view: dict) -> None:
     held = escrows.get(account, 0)
     if held != escrow:
         bad.append(f"account {account} holds {held} but {owner} shows escrow {escrow}")
     funded = view.get("funded", view.get("charged", 0))
     released, refunded = view.get("released", 0), view.get("refunded", 0)
     if funded != released + refunded + escrow:
-        bad.append(
-            f"{owner}: funded {funded} != released {released} + refunded {refunded} + escrow {escrow} (L4)"
-        )
+        bad.append(f"{owner}: funded {funded} != released {released} + refunded {refunded} + escrow {escrow} (L4)")

@@ -1,4 +1,5 @@
 """Engines for PostgreSQL (psycopg 3) and SQLite from one `DATABASE_URL`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,6 @@ from sqlalchemy import Engine, Insert, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-
 
 # A database that is down must fail a connection in seconds, so the API can answer
 # 503 and a worker's activity retry, rather than hang: libpq's connect_timeout bounds

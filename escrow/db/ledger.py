@@ -7,6 +7,7 @@ race. A debit that would take a non-`world:*` account below zero is refused insi
 same transaction (L3). Holds are transfers with `available_at`, settled once by a
 later transfer that names them (L5).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -149,7 +150,5 @@ def user_balance(session: Session, user_id: str) -> dict[str, object]:
 def totals(session: Session) -> tuple[int, int]:
     """(sum of all balances, number of non-world accounts below zero): L3 and L4."""
     total = session.scalar(select(func.coalesce(func.sum(Account.balance), 0))) or 0
-    negative = session.scalar(
-        select(func.count()).where(Account.balance < 0, ~Account.name.like("world:%"))
-    )
+    negative = session.scalar(select(func.count()).where(Account.balance < 0, ~Account.name.like("world:%")))
     return int(total), int(negative or 0)

@@ -1,5 +1,6 @@
 """Apply the Alembic migrations programmatically (the stack and the tests); the CLI
 entry point stays `alembic upgrade head`."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,6 +1,7 @@
 """SQLAlchemy 2.0 typed models. The ledger (accounts, transfers) holds the money; the
 rest are read models, audit trail and the notification outbox, all written by activities
 in the same transaction as the transfers they describe."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime

@@ -1,5 +1,6 @@
 """Reads of the read models the steps write (activities/steps.py): each row is written
 in the same transaction as the money it describes, so it is never behind the ledger."""
+
 from __future__ import annotations
 
 from typing import Any

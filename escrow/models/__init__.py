@@ -3,6 +3,7 @@
 Commands carry the acting user so that the workflow, not the API, decides who may do
 what; the API only proves who the caller is.
 """
+
 from escrow.models.common import (  # noqa: F401
     Actor,
     PartyCommand,

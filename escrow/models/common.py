@@ -1,4 +1,5 @@
 """Who acts: every command carries its actor, so the workflow decides who may do what."""
+
 from __future__ import annotations
 
 from enum import StrEnum

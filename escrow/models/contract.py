@@ -1,4 +1,5 @@
 """Contracts between a client and an expert."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -95,7 +96,6 @@ class AddMilestone(Command):
     amount: Cents
     due_date: date | None = None
     description: Text | None = None
-
 
 
 class SetPaymentMethod(Command):

@@ -3,6 +3,7 @@
 The dispute decides a split of the disputed amount; the workflow that owns the escrow
 moves it. Amounts are always "to the client"; the expert gets the rest.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -155,4 +156,3 @@ class SubmitEvidence(PartyCommand):
 class Verdict(PartyCommand):
     amount_to_client: CentsToClient
     note: Text | None = None
-

@@ -1,4 +1,5 @@
 """Hourly contracts: time entries and one billing week's workflow (H1–H7, P1)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta

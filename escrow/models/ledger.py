@@ -1,4 +1,5 @@
 """What one workflow step writes: transfers, read models, audit, notifications."""
+
 from __future__ import annotations
 
 from datetime import datetime

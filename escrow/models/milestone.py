@@ -1,4 +1,5 @@
 """Fixed-rate milestones: input, state, commands."""
+
 from __future__ import annotations
 
 from datetime import date, datetime

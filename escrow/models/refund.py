@@ -1,5 +1,6 @@
 """Refund requests (R1–R5, M10): one workflow per request, deciding; the milestone that
 owns the money moves it."""
+
 from __future__ import annotations
 
 from datetime import datetime

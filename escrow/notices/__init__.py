@@ -1,6 +1,7 @@
 """What people are told, as typed notices: a decision says *that* someone is told and
 with which facts; the wording lives here, never in workflow code. One module per entity.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

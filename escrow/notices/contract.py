@@ -1,4 +1,5 @@
 """What a contract tells its client (H7)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

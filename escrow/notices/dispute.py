@@ -1,5 +1,6 @@
 """What a dispute tells its parties and the dispute team (D1–D8), and what operators
 read of it in the Web UI."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,7 +13,9 @@ from escrow.notices import Notice, money, when
 
 
 def split(amount_to_client: int, amount: int, currency: str) -> str:
-    return f"{money(amount_to_client, currency)} to the client, {money(amount - amount_to_client, currency)} to the expert"
+    return (
+        f"{money(amount_to_client, currency)} to the client, {money(amount - amount_to_client, currency)} to the expert"
+    )
 
 
 @dataclass(frozen=True)
@@ -230,7 +233,9 @@ def details(v: DisputeView) -> str:
     """What operators see of the case in the Web UI: where it stands, who must act."""
     head = f"**{v.status}** · {money(v.amount, v.currency)} disputed by the {v.claimant}: {v.reason}"
     if v.outcome is not None:
-        return f"{head}\n\nResolved ({v.outcome.resolution}): {split(v.outcome.amount_to_client, v.amount, v.currency)}."
+        return (
+            f"{head}\n\nResolved ({v.outcome.resolution}): {split(v.outcome.amount_to_client, v.amount, v.currency)}."
+        )
     by, amount = when(v.deadline_at), money(v.amount, v.currency)
     if v.status == DisputeStatus.FILED:
         now = f"Waiting on the {v.respondent} to accept or respond by {by}; silence gives {amount} to the {v.claimant}."

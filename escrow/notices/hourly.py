@@ -1,4 +1,5 @@
 """What a billing week tells its parties (H2, H6, H7)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

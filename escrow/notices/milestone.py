@@ -1,4 +1,5 @@
 """What a milestone tells its parties (M3, M5, M7, M9, M10, R3)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """What a refund request tells its parties (R2, R4, M10)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

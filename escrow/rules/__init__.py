@@ -7,6 +7,7 @@ so the same function validates an update (the decision is thrown away) and handl
 Each entity has its module here, named for it: `milestone`, `refund`, `dispute`,
 `hourly`, `contract`; `paying` is the one way money leaves an escrow.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -7,6 +7,7 @@ every Monday 00:00 (H1) and is on hold while a week's charge fails (H7). Closing
 asks every child to release or refund what it holds; the contract is closed once all of
 it has moved, flagged zero-pay when the expert got nothing (C2).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -149,7 +150,9 @@ def week_opened(v: ContractView, ctx: Context) -> Decision[ContractView] | None:
     if not billing(v) or any(w.week == week for w in v.weeks):
         return None
     summary = WeekSummary(week=week, status=WeekStatus.OPEN, escrow=0, released=0, payment_status=PaymentStatus.NOT_DUE)
-    return Decision(view=v.model_copy(update={"weeks": [*v.weeks, summary]}), kind="contract.week_opened", data={"week": week})
+    return Decision(
+        view=v.model_copy(update={"weeks": [*v.weeks, summary]}), kind="contract.week_opened", data={"week": week}
+    )
 
 
 def new_week(v: ContractView, payment_method: str | None, ctx: Context) -> HourlyWeekInput:

@@ -14,6 +14,7 @@ Every stage that waits on someone has a deadline (D7), held in the view as
 A party's deadline is checked against the clock, not the status: a command that
 arrives after the deadline is refused even when the deadline's step is not written yet.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -83,7 +84,9 @@ def fee_per_party(policy: Policy, amount: int) -> int:
     return fee // 2 if policy.fee_policy == FeePolicy.SPLIT else fee
 
 
-def stage_fields(claimant: Role, policy: Policy, status: DisputeStatus, now: datetime, payer: Role | None = None) -> dict:
+def stage_fields(
+    claimant: Role, policy: Policy, status: DisputeStatus, now: datetime, payer: Role | None = None
+) -> dict:
     """The view fields of a stage entered at `now`: who must act, by when, and what the
     deadline does if they don't."""
     p, respondent = policy, other(claimant)
@@ -138,11 +141,30 @@ def filed(input: DisputeInput) -> DisputeView:
 def filing(v: DisputeView, ctx: Context) -> Decision[DisputeView]:
     """D1: the opening step; the respondent hears what silence will do (D2)."""
     notices = [
-        Filed(to=(user(v, v.respondent),), claimant=v.claimant, amount=v.amount, currency=v.currency, reason=v.reason, deadline_at=v.deadline_at),
-        FiledYours(to=(user(v, v.claimant),), respondent=v.respondent, amount=v.amount, currency=v.currency, deadline_at=v.deadline_at),
+        Filed(
+            to=(user(v, v.respondent),),
+            claimant=v.claimant,
+            amount=v.amount,
+            currency=v.currency,
+            reason=v.reason,
+            deadline_at=v.deadline_at,
+        ),
+        FiledYours(
+            to=(user(v, v.claimant),),
+            respondent=v.respondent,
+            amount=v.amount,
+            currency=v.currency,
+            deadline_at=v.deadline_at,
+        ),
     ]
     data = {"amount": v.amount, "reason": v.reason, "claimant": v.claimant.value}
-    return Decision(view=v, kind="dispute.filed", actor=Actor(user_id=user(v, v.claimant), role=v.claimant), data=data, notices=notices)
+    return Decision(
+        view=v,
+        kind="dispute.filed",
+        actor=Actor(user_id=user(v, v.claimant), role=v.claimant),
+        data=data,
+        notices=notices,
+    )
 
 
 # ---------------------------------------------------------------------- checks
@@ -226,7 +248,9 @@ def check_pay_fee(v: DisputeView, cmd: PartyCommand, ctx: Context) -> None:
     require_party(v, cmd.actor)
     require_open(v, ctx, "pay the arbitration fee", *SETTLING)
     if any(f.by == cmd.actor.role for f in v.fees):
-        raise refuse(Refusal.CONFLICT, f"the {cmd.actor.role} already paid the arbitration fee; a fee is never paid twice")
+        raise refuse(
+            Refusal.CONFLICT, f"the {cmd.actor.role} already paid the arbitration fee; a fee is never paid twice"
+        )
 
 
 def check_evidence(v: DisputeView, cmd: SubmitEvidence, ctx: Context) -> None:
@@ -256,9 +280,16 @@ def respond(v: DisputeView, cmd: Respond, ctx: Context) -> Decision[DisputeView]
     check_answer(v, cmd, ctx)
     view = v.model_copy(update=stage_fields(v.claimant, ctx.policy, DisputeStatus.NEGOTIATION, ctx.now))
     notice = Responded(
-        to=(v.client_id, v.expert_id), respondent=v.respondent, message=cmd.message, deadline_at=view.deadline_at, fee=v.fee_per_party, currency=v.currency
+        to=(v.client_id, v.expert_id),
+        respondent=v.respondent,
+        message=cmd.message,
+        deadline_at=view.deadline_at,
+        fee=v.fee_per_party,
+        currency=v.currency,
     )
-    return Decision(view=view, kind="dispute.responded", actor=cmd.actor, data={"message": cmd.message}, notices=[notice])
+    return Decision(
+        view=view, kind="dispute.responded", actor=cmd.actor, data={"message": cmd.message}, notices=[notice]
+    )
 
 
 # ---------------------------------------------------------------------- D3 offers, mediation
@@ -270,7 +301,9 @@ def make_offer(v: DisputeView, cmd: MakeOffer, ctx: Context) -> Decision[Dispute
     by = cmd.actor.role
     offer = Offer(id=str(len(v.offers) + 1), by=by, amount_to_client=cmd.amount_to_client, made_at=ctx.now)
     offers = [o.model_copy(update={"superseded": True}) if o.by == by and not o.superseded else o for o in v.offers]
-    notice = OfferMade(to=(user(v, other(by)),), by=by, amount_to_client=offer.amount_to_client, amount=v.amount, currency=v.currency)
+    notice = OfferMade(
+        to=(user(v, other(by)),), by=by, amount_to_client=offer.amount_to_client, amount=v.amount, currency=v.currency
+    )
     return Decision(
         view=v.model_copy(update={"offers": [*offers, offer]}),
         kind="dispute.offer_made",
@@ -302,8 +335,12 @@ def recommend(v: DisputeView, cmd: Recommend, ctx: Context) -> Decision[DisputeV
     """D3: the mediation team recommends a split; a new one replaces the old, and with
     it every answer to it."""
     check_recommend(v, cmd, ctx)
-    recommendation = Recommendation(amount_to_client=cmd.amount_to_client, posted_at=ctx.now, posted_by=cmd.actor.user_id)
-    notice = Recommended(to=(v.client_id, v.expert_id), amount_to_client=cmd.amount_to_client, amount=v.amount, currency=v.currency)
+    recommendation = Recommendation(
+        amount_to_client=cmd.amount_to_client, posted_at=ctx.now, posted_by=cmd.actor.user_id
+    )
+    notice = Recommended(
+        to=(v.client_id, v.expert_id), amount_to_client=cmd.amount_to_client, amount=v.amount, currency=v.currency
+    )
     return Decision(
         view=v.model_copy(update={"recommendation": recommendation}),
         kind="dispute.recommended",
@@ -320,7 +357,13 @@ def accept_recommendation(v: DisputeView, cmd: PartyCommand, ctx: Context) -> De
     answered = recommendation.model_copy(update={"accepted_by": [*recommendation.accepted_by, role]})
     if set(answered.accepted_by) >= set(PARTIES):
         return resolve(
-            v, ctx, answered.amount_to_client, Resolution.RECOMMENDATION, cmd.actor, Why.RECOMMENDATION, changes={"recommendation": answered}
+            v,
+            ctx,
+            answered.amount_to_client,
+            Resolution.RECOMMENDATION,
+            cmd.actor,
+            Why.RECOMMENDATION,
+            changes={"recommendation": answered},
         )
     return Decision(
         view=v.model_copy(update={"recommendation": answered}),
@@ -356,24 +399,41 @@ def pay_fee(v: DisputeView, cmd: PartyCommand, ctx: Context) -> Decision[Dispute
     payer = cmd.actor.role
     transfer_id = ctx.id("fee", payer.value)
     payment = FeePayment(by=payer, amount=v.fee_per_party, paid_at=ctx.now, transfer_id=transfer_id)
-    transfers = _transfers(v, [(transfer_id, accounts.WORLD_CARD, accounts.PLATFORM_ARBITRATION, v.fee_per_party, "arbitration_fee")])
+    transfers = _transfers(
+        v, [(transfer_id, accounts.WORLD_CARD, accounts.PLATFORM_ARBITRATION, v.fee_per_party, "arbitration_fee")]
+    )
     fees = [*v.fees, payment]
     notices: list[Notice]
     if v.status == DisputeStatus.NEGOTIATION:
-        view = v.model_copy(update={"fees": fees, **stage_fields(v.claimant, ctx.policy, DisputeStatus.ARBITRATION_FEE, ctx.now, payer)})
+        view = v.model_copy(
+            update={"fees": fees, **stage_fields(v.claimant, ctx.policy, DisputeStatus.ARBITRATION_FEE, ctx.now, payer)}
+        )
         notices = [
-            FeeDue(to=(user(v, other(payer)),), payer=payer, fee=v.fee_per_party, amount=v.amount, currency=v.currency, deadline_at=view.deadline_at),
+            FeeDue(
+                to=(user(v, other(payer)),),
+                payer=payer,
+                fee=v.fee_per_party,
+                amount=v.amount,
+                currency=v.currency,
+                deadline_at=view.deadline_at,
+            ),
             FeePaid(to=(user(v, payer),), other=other(payer), deadline_at=view.deadline_at),
         ]
         kind = "dispute.fee_paid"
     else:
-        view = v.model_copy(update={"fees": fees, **stage_fields(v.claimant, ctx.policy, DisputeStatus.ARBITRATION, ctx.now)})
+        view = v.model_copy(
+            update={"fees": fees, **stage_fields(v.claimant, ctx.policy, DisputeStatus.ARBITRATION, ctx.now)}
+        )
         notices = [
             ArbitrationStarted(to=(v.client_id, v.expert_id)),
-            VerdictAwaited(to=(OPERATORS,), dispute_id=v.id, amount=v.amount, currency=v.currency, due_at=view.deadline_at),
+            VerdictAwaited(
+                to=(OPERATORS,), dispute_id=v.id, amount=v.amount, currency=v.currency, due_at=view.deadline_at
+            ),
         ]
         kind = "dispute.arbitration_started"
-    return Decision(view=view, kind=kind, actor=cmd.actor, data={"fee": v.fee_per_party}, transfers=transfers, notices=notices)
+    return Decision(
+        view=view, kind=kind, actor=cmd.actor, data={"fee": v.fee_per_party}, transfers=transfers, notices=notices
+    )
 
 
 def submit_evidence(v: DisputeView, cmd: SubmitEvidence, ctx: Context) -> Decision[DisputeView]:
@@ -419,7 +479,9 @@ def remind_operators(v: DisputeView, ctx: Context) -> Decision[DisputeView]:
     """D5: operators are reminded of a late verdict, and again every `verdict_due` while
     it stays late (counted from now, so a worker that was down for weeks sends one
     reminder, not a burst)."""
-    notice = VerdictOverdue(to=(OPERATORS,), dispute_id=v.id, amount=v.amount, currency=v.currency, due_at=v.deadline_at)
+    notice = VerdictOverdue(
+        to=(OPERATORS,), dispute_id=v.id, amount=v.amount, currency=v.currency, due_at=v.deadline_at
+    )
     view = v.model_copy(update={"deadline_at": ctx.now + ctx.policy.verdict_due})
     return Decision(view=view, kind="dispute.verdict_overdue", notices=[notice])
 
@@ -466,15 +528,31 @@ def resolve(
     amount_to_expert = v.amount - amount_to_client
     winner = winner_of(amount_to_client, v.amount)
     outcome = DisputeOutcome(
-        amount_to_client=amount_to_client, amount_to_expert=amount_to_expert, resolution=resolution, winner=winner, decided_at=ctx.now
+        amount_to_client=amount_to_client,
+        amount_to_expert=amount_to_expert,
+        resolution=resolution,
+        winner=winner,
+        decided_at=ctx.now,
     )
     refunded = fees_refunded(resolution, ctx.policy.fee_policy, winner)
     transfers = _transfers(
         v,
         [
-            (f"{fee.transfer_id}:refund", accounts.PLATFORM_ARBITRATION, payer_account(v, fee.by), fee.amount, "arbitration_fee_refund")
+            (
+                f"{fee.transfer_id}:refund",
+                accounts.PLATFORM_ARBITRATION,
+                payer_account(v, fee.by),
+                fee.amount,
+                "arbitration_fee_refund",
+            )
             if fee.by in refunded
-            else (f"{fee.transfer_id}:kept", accounts.PLATFORM_ARBITRATION, accounts.PLATFORM_FEES, fee.amount, "arbitration_fee_kept")
+            else (
+                f"{fee.transfer_id}:kept",
+                accounts.PLATFORM_ARBITRATION,
+                accounts.PLATFORM_FEES,
+                fee.amount,
+                "arbitration_fee_kept",
+            )
             for fee in v.fees
         ],
     )
@@ -492,10 +570,18 @@ def resolve(
     )
     notices: list[Notice] = [
         Resolved(
-            to=(v.client_id, v.expert_id), why=why, amount_to_client=amount_to_client, amount=v.amount, currency=v.currency, who=who, whose=whose
+            to=(v.client_id, v.expert_id),
+            why=why,
+            amount_to_client=amount_to_client,
+            amount=v.amount,
+            currency=v.currency,
+            who=who,
+            whose=whose,
         )
     ]
-    notices += [FeeRefunded(to=(user(v, fee.by),), fee=fee.amount, currency=v.currency) for fee in v.fees if fee.by in refunded]
+    notices += [
+        FeeRefunded(to=(user(v, fee.by),), fee=fee.amount, currency=v.currency) for fee in v.fees if fee.by in refunded
+    ]
     return Decision(
         view=view,
         kind="dispute.resolved",

@@ -11,6 +11,7 @@ The week's stages end at the calendar's instants (escrow.calendar):
 A declined charge is retried daily; while it fails the contract is on hold (H7). The
 charge itself is the workflow's (an activity); what its result means is decided here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -122,7 +123,10 @@ def check_span(v: HourlyWeekView, started_at: datetime, minutes: int, ignore: st
     if limit is not None:
         total = sum(e.minutes for e in v.entries if e.id != ignore) + minutes
         if total > limit:
-            raise refuse(Refusal.CONFLICT, f"the contract's weekly limit is {limit // 60} hours; this entry would make {total / 60:.2f}")
+            raise refuse(
+                Refusal.CONFLICT,
+                f"the contract's weekly limit is {limit // 60} hours; this entry would make {total / 60:.2f}",
+            )
 
 
 def entry(v: HourlyWeekView, entry_id: str) -> TimeEntry:
@@ -146,13 +150,17 @@ def log_time(v: HourlyWeekView, cmd: LogTime, ctx: WeekContext, entry_id: str) -
         id=entry_id, started_at=cmd.started_at, minutes=cmd.minutes, kind=cmd.kind, memo=cmd.memo, evidence=cmd.evidence
     )
     view = v.model_copy(update={"entries": [*v.entries, new]})
-    return Decision(view=view, kind="week.time_logged", actor=cmd.actor, data={"entry_id": new.id, "minutes": new.minutes})
+    return Decision(
+        view=view, kind="week.time_logged", actor=cmd.actor, data={"entry_id": new.id, "minutes": new.minutes}
+    )
 
 
 def check_edit(v: HourlyWeekView, cmd: EditTime, ctx: WeekContext) -> TimeEntry:
     check_editable(v, cmd.actor, ctx)
     found = entry(v, cmd.entry_id)
-    check_span(v, cmd.started_at or found.started_at, found.minutes if cmd.minutes is None else cmd.minutes, found.id, ctx)
+    check_span(
+        v, cmd.started_at or found.started_at, found.minutes if cmd.minutes is None else cmd.minutes, found.id, ctx
+    )
     return found
 
 
@@ -167,7 +175,9 @@ def edit_time(v: HourlyWeekView, cmd: EditTime, ctx: WeekContext) -> Week:
         }
     )
     view = v.model_copy(update={"entries": [edited if e.id == found.id else e for e in v.entries]})
-    return Decision(view=view, kind="week.time_edited", actor=cmd.actor, data={"entry_id": found.id, "minutes": edited.minutes})
+    return Decision(
+        view=view, kind="week.time_edited", actor=cmd.actor, data={"entry_id": found.id, "minutes": edited.minutes}
+    )
 
 
 def delete_time(v: HourlyWeekView, cmd: DeleteTime, ctx: WeekContext) -> Week:
@@ -238,7 +248,12 @@ def dispute_hours(v: HourlyWeekView, cmd: DisputeHours, ctx: Context, dispute_id
 def dispute_resolved(v: HourlyWeekView, dispute_id: str, outcome: DisputeOutcome, ctx: Context) -> Week:
     """H5: a successful dispute reimburses the client for the failing hours."""
     return paid(
-        v, ctx, outcome.amount_to_client, outcome.amount_to_expert, "week.dispute_resolved", settles=(dispute_id, outcome.amount_to_client)
+        v,
+        ctx,
+        outcome.amount_to_client,
+        outcome.amount_to_expert,
+        "week.dispute_resolved",
+        settles=(dispute_id, outcome.amount_to_client),
     )
 
 
@@ -272,7 +287,9 @@ def deadlines(v: HourlyWeekView) -> list[tuple[datetime, str]]:
 
 
 def _advance(v: HourlyWeekView, status: WeekStatus, deadline: datetime | None, action: str | None, kind: str) -> Week:
-    return Decision(view=v.model_copy(update={"status": status, "deadline_at": deadline, "deadline_action": action}), kind=kind)
+    return Decision(
+        view=v.model_copy(update={"status": status, "deadline_at": deadline, "deadline_action": action}), kind=kind
+    )
 
 
 def bill(v: HourlyWeekView, ctx: Context) -> Week | None:
@@ -330,7 +347,9 @@ def settle(v: HourlyWeekView, ctx: Context) -> Week | None:
         return None
     transfers, after = holds.settle(v.holds, due, v.expert_id, v.currency)
     notice = FundsAvailable(to=(v.expert_id,), amount=sum(h.amount for h in due), currency=v.currency, week=v.week)
-    return Decision(view=v.model_copy(update={"holds": after}), kind="week.funds_available", transfers=transfers, notices=[notice])
+    return Decision(
+        view=v.model_copy(update={"holds": after}), kind="week.funds_available", transfers=transfers, notices=[notice]
+    )
 
 
 def completes(v: HourlyWeekView) -> bool:
@@ -356,7 +375,12 @@ def finished(v: HourlyWeekView) -> bool:
 def summary(v: HourlyWeekView, finished: bool = False) -> WeekSummary:
     """What the week tells its contract."""
     return WeekSummary(
-        week=v.week, status=v.status, escrow=v.escrow, released=v.released, payment_status=v.payment_status, finished=finished
+        week=v.week,
+        status=v.status,
+        escrow=v.escrow,
+        released=v.released,
+        payment_status=v.payment_status,
+        finished=finished,
     )
 
 
@@ -377,13 +401,19 @@ def retry_now(v: HourlyWeekView, ctx: Context) -> HourlyWeekView:
     return v.model_copy(update={"next_charge_at": ctx.now})
 
 
-def charge(v: HourlyWeekView, amount: int, number: int, payment_method: str | None, ctx: Context) -> ChargeRequest | None:
+def charge(
+    v: HourlyWeekView, amount: int, number: int, payment_method: str | None, ctx: Context
+) -> ChargeRequest | None:
     """The week's `number`th charge of `amount` to the client's card; none for nothing.
     Its key makes the provider charge it once, however often it is tried."""
     if amount <= 0:
         return None
     return ChargeRequest(
-        key=ctx.id("charge", number), customer_id=v.client_id, payment_method=payment_method, amount=amount, currency=v.currency
+        key=ctx.id("charge", number),
+        customer_id=v.client_id,
+        payment_method=payment_method,
+        amount=amount,
+        currency=v.currency,
     )
 
 
@@ -430,12 +460,21 @@ def charged(v: HourlyWeekView, request: ChargeRequest, result: ChargeResult, ctx
         }
     )
     notices: list[Notice] = [
-        ChargeFailed(to=(v.client_id,), amount=amount, currency=v.currency, week=v.week, message=result.message, retry_at=retry_at),
+        ChargeFailed(
+            to=(v.client_id,),
+            amount=amount,
+            currency=v.currency,
+            week=v.week,
+            message=result.message,
+            retry_at=retry_at,
+        ),
         ClientPaymentFailed(to=(v.expert_id,), week=v.week),
     ]
     if review and not v.invoice_review:
         notices.append(InvoiceReview(to=(OPERATORS,), week=v.week, contract_id=v.contract_id, failures=failures))
-    return Decision(view=view, kind="week.charge_failed", data={"amount": amount, "message": result.message}, notices=notices)
+    return Decision(
+        view=view, kind="week.charge_failed", data={"amount": amount, "message": result.message}, notices=notices
+    )
 
 
 # ---------------------------------------------------------------------- money
@@ -478,4 +517,6 @@ def paid(
             "claims": claims,
         }
     )
-    return Decision(view=view, kind=kind, transfers=payment.transfers, data={"to_client": to_client, "to_expert": to_expert})
+    return Decision(
+        view=view, kind=kind, transfers=payment.transfers, data={"to_client": to_client, "to_expert": to_expert}
+    )

@@ -7,6 +7,7 @@ Transfer ids are part of the money's identity and never change: `{wf}:fund`,
 `{wf}:release:{n}` (the n-th final invoice), `{wf}:refund:{claim}` when a claim is
 settled, else `{wf}:refund:{step}`, `{wf}:clawback:{claim}`.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -132,12 +133,16 @@ def check_answer_proposal(v: MilestoneView, cmd: PartyCommand, ctx: Context) -> 
 
 def accept(v: MilestoneView, cmd: PartyCommand, ctx: Context) -> Decision[MilestoneView]:
     check_answer_proposal(v, cmd, ctx)
-    return Decision(view=v.model_copy(update={"status": MilestoneStatus.AGREED}), kind="milestone.accepted", actor=cmd.actor)
+    return Decision(
+        view=v.model_copy(update={"status": MilestoneStatus.AGREED}), kind="milestone.accepted", actor=cmd.actor
+    )
 
 
 def decline(v: MilestoneView, cmd: PartyCommand, ctx: Context) -> Decision[MilestoneView]:
     check_answer_proposal(v, cmd, ctx)
-    return Decision(view=v.model_copy(update={"status": MilestoneStatus.DECLINED}), kind="milestone.declined", actor=cmd.actor)
+    return Decision(
+        view=v.model_copy(update={"status": MilestoneStatus.DECLINED}), kind="milestone.declined", actor=cmd.actor
+    )
 
 
 # -------------------------------------------------------------------- M2 funding
@@ -177,7 +182,9 @@ def _credit_escrow(v: MilestoneView, actor: Actor, ctx: Context) -> Decision[Mil
         currency=v.currency,
         kind="fund",
     )
-    view = v.model_copy(update={"status": MilestoneStatus.IN_PROGRESS, "escrow": v.escrow + v.amount, "funded": v.funded + v.amount})
+    view = v.model_copy(
+        update={"status": MilestoneStatus.IN_PROGRESS, "escrow": v.escrow + v.amount, "funded": v.funded + v.amount}
+    )
     return Decision(view=view, kind="milestone.funded", actor=actor, transfers=[transfer])
 
 
@@ -253,7 +260,13 @@ def request_revision(v: MilestoneView, cmd: RequestRevision, ctx: Context) -> De
 
 
 def _reopened(v: MilestoneView) -> MilestoneView:
-    update = {"status": MilestoneStatus.IN_PROGRESS, "submitted_at": None, "deadline_at": None, "deadline_action": None, "overdue": False}
+    update = {
+        "status": MilestoneStatus.IN_PROGRESS,
+        "submitted_at": None,
+        "deadline_at": None,
+        "deadline_action": None,
+        "overdue": False,
+    }
     return v.model_copy(update=update, deep=True)
 
 
@@ -268,7 +281,11 @@ def check_release(v: MilestoneView, cmd: Release, ctx: Context) -> int:
         raise refuse(Refusal.CONFLICT, f"nothing to release: milestone is {v.status}")
     free = v.escrow - v.frozen
     if cmd.amount > free:
-        frozen = f" ({format_cents(v.frozen, v.currency)} is frozen by an open refund request or dispute)" if v.frozen else ""
+        frozen = (
+            f" ({format_cents(v.frozen, v.currency)} is frozen by an open refund request or dispute)"
+            if v.frozen
+            else ""
+        )
         raise refuse(
             Refusal.CONFLICT,
             f"cannot release {format_cents(cmd.amount, v.currency)}: escrow holds "
@@ -385,15 +402,25 @@ def check_refund(v: MilestoneView, cmd: RequestRefund, ctx: Context) -> tuple[Re
     p = ctx.policy
     age = ctx.now - v.paid_at
     if age >= p.refund_with_operator:
-        raise refuse(Refusal.CONFLICT, f"refunds end {p.refund_with_operator.days} days after the invoice is paid (M10)")
+        raise refuse(
+            Refusal.CONFLICT, f"refunds end {p.refund_with_operator.days} days after the invoice is paid (M10)"
+        )
     refundable = v.released - v.claimed_released
     if cmd.amount > refundable:
-        raise refuse(Refusal.CONFLICT, f"at most {format_cents(refundable, v.currency)} of the released money can be refunded")
+        raise refuse(
+            Refusal.CONFLICT, f"at most {format_cents(refundable, v.currency)} of the released money can be refunded"
+        )
     return RefundPhase.AFTER_RELEASE, age >= p.refund_after_release
 
 
 def refund_input(
-    v: MilestoneView, refund_id: str, amount: int, message: str | None, phase: RefundPhase, needs_operator: bool, ctx: Context
+    v: MilestoneView,
+    refund_id: str,
+    amount: int,
+    message: str | None,
+    phase: RefundPhase,
+    needs_operator: bool,
+    ctx: Context,
 ) -> RefundInput:
     """The request the milestone starts; its view, `escrow.rules.refund.opened`, is the answer."""
     return RefundInput(
@@ -467,7 +494,9 @@ def _refund_released(v: MilestoneView, claim: Claim, ctx: Context) -> Decision[M
     """M10: the expert pays back what this milestone released, first from what is still
     on hold, then from its available balance, never below zero (L3)."""
     escrow = accounts.milestone_escrow(v.id)
-    transfers, after = holds.claw_back(v.holds, claim.amount, escrow, v.expert_id, v.currency, ctx.id("clawback", claim.id))
+    transfers, after = holds.claw_back(
+        v.holds, claim.amount, escrow, v.expert_id, v.currency, ctx.id("clawback", claim.id)
+    )
     refund = Payment(
         escrow=escrow,
         client_id=v.client_id,
@@ -502,11 +531,16 @@ def refund_unpaid(v: MilestoneView, refund_id: str, ctx: Context) -> Decision[Mi
     return Decision(
         view=v.model_copy(update={"claims": with_claims(v.claims, [unpaid])}),
         kind="milestone.refund_unpaid",
-        notices=[RefundUnpaid(to=(v.client_id,), approver=False, **money), RefundUnpaid(to=(v.expert_id,), approver=True, **money)],
+        notices=[
+            RefundUnpaid(to=(v.client_id,), approver=False, **money),
+            RefundUnpaid(to=(v.expert_id,), approver=True, **money),
+        ],
     )
 
 
-def _closed(v: MilestoneView, claims: list[Claim], status: ClaimStatus, kind: str, ctx: Context) -> Decision[MilestoneView]:
+def _closed(
+    v: MilestoneView, claims: list[Claim], status: ClaimStatus, kind: str, ctx: Context
+) -> Decision[MilestoneView]:
     closed = [c.model_copy(update={"status": status, "closed_at": ctx.now, "escalate_until": None}) for c in claims]
     view = v.model_copy(update={"claims": with_claims(v.claims, closed)})
     return Decision(view=view, kind=kind, data={"claims": [c.id for c in claims]})
@@ -560,7 +594,9 @@ def check_escalate(v: MilestoneView, cmd: EscalateRefund, ctx: Context) -> Claim
     if claim is None or claim.kind != ClaimKind.REFUND:
         raise refuse(Refusal.NOT_FOUND, "no such refund request on this milestone")
     if claim.status == ClaimStatus.OPEN:
-        raise refuse(Refusal.CONFLICT, "this refund request has no decline on this milestone yet; escalate once it is declined")
+        raise refuse(
+            Refusal.CONFLICT, "this refund request has no decline on this milestone yet; escalate once it is declined"
+        )
     if claim.status != ClaimStatus.DECLINED:
         raise refuse(Refusal.CONFLICT, f"only a declined refund request can be escalated; this one is {claim.status}")
     if claim.escalate_until and ctx.now >= claim.escalate_until:
@@ -570,7 +606,9 @@ def check_escalate(v: MilestoneView, cmd: EscalateRefund, ctx: Context) -> Claim
     return claim
 
 
-def dispute_input(v: MilestoneView, dispute_id: str, claimant: Role, amount: int, reason: str, ctx: Context) -> DisputeInput:
+def dispute_input(
+    v: MilestoneView, dispute_id: str, claimant: Role, amount: int, reason: str, ctx: Context
+) -> DisputeInput:
     """The dispute the milestone starts; its view, `escrow.rules.dispute.filed`, is the answer."""
     return DisputeInput(
         dispute_id=dispute_id,
@@ -603,7 +641,9 @@ def dispute_opened(
     released, after = v.released, v.holds
     if after_release:
         escrow = accounts.milestone_escrow(v.id)
-        transfers, after = holds.claw_back(v.holds, amount, escrow, v.expert_id, v.currency, ctx.id("clawback", dispute_id))
+        transfers, after = holds.claw_back(
+            v.holds, amount, escrow, v.expert_id, v.currency, ctx.id("clawback", dispute_id)
+        )
         released -= amount
     changed = [Claim(id=dispute_id, kind=ClaimKind.DISPUTE, amount=amount, opened_at=ctx.now)]
     if escalated is not None:
@@ -618,14 +658,26 @@ def dispute_opened(
         }
     )
     return Decision(
-        view=view, kind="milestone.dispute_opened", actor=actor, transfers=transfers, data={"dispute_id": dispute_id, "amount": amount}
+        view=view,
+        kind="milestone.dispute_opened",
+        actor=actor,
+        transfers=transfers,
+        data={"dispute_id": dispute_id, "amount": amount},
     )
 
 
-def dispute_resolved(v: MilestoneView, dispute_id: str, outcome: DisputeOutcome, ctx: Context) -> Decision[MilestoneView]:
+def dispute_resolved(
+    v: MilestoneView, dispute_id: str, outcome: DisputeOutcome, ctx: Context
+) -> Decision[MilestoneView]:
     """The dispute's split, paid out of escrow; the claim is settled with it."""
     return paid_out(
-        v, ctx, outcome.amount_to_client, outcome.amount_to_expert, None, "milestone.dispute_resolved", settle=dispute_id
+        v,
+        ctx,
+        outcome.amount_to_client,
+        outcome.amount_to_expert,
+        None,
+        "milestone.dispute_resolved",
+        settle=dispute_id,
     )
 
 
@@ -637,7 +689,9 @@ def close(v: MilestoneView, cmd: CloseMilestone, ctx: Context) -> Decision[Miles
     still holds and no claim froze is released, or given back by an expert who closes.
     None when nothing moves here (a client's refund goes by request: `refund_on_close`)."""
     if v.status in UNFUNDED:
-        return Decision(view=v.model_copy(update={"status": MilestoneStatus.CANCELLED}), kind="milestone.cancelled", actor=cmd.actor)
+        return Decision(
+            view=v.model_copy(update={"status": MilestoneStatus.CANCELLED}), kind="milestone.cancelled", actor=cmd.actor
+        )
     free = v.escrow - v.frozen
     if free <= 0:
         return None
@@ -660,7 +714,9 @@ class Timer(StrEnum):
     END = "end"  # M10: nothing to do; the workflow sees whether it has finished
 
 
-def timers(v: MilestoneView, policy: Policy, reminded: frozenset[timedelta] | set[timedelta]) -> list[tuple[datetime, Timer]]:
+def timers(
+    v: MilestoneView, policy: Policy, reminded: frozenset[timedelta] | set[timedelta]
+) -> list[tuple[datetime, Timer]]:
     """Every instant at which something may fall due, and what."""
     out = [(h.available_at, Timer.SETTLE) for h in v.holds if not h.settled]
     out += [(c.escalate_until, Timer.LAPSE) for c in v.claims if c.status == ClaimStatus.DECLINED and c.escalate_until]
@@ -700,7 +756,9 @@ def reminders_due(v: MilestoneView, ctx: Context, reminded: frozenset[timedelta]
     return {r for r in ctx.policy.reminders_before_deadline if r not in reminded and ctx.now >= v.deadline_at - r}
 
 
-def remind(v: MilestoneView, ctx: Context, reminded: frozenset[timedelta] | set[timedelta]) -> Decision[MilestoneView] | None:
+def remind(
+    v: MilestoneView, ctx: Context, reminded: frozenset[timedelta] | set[timedelta]
+) -> Decision[MilestoneView] | None:
     """M5 (Elance): the release request is marked overdue, and both parties are
     reminded of the deadline; one message at a time, the reminder's if both are due."""
     if not _review_running(v, ctx):
@@ -723,7 +781,9 @@ def remind(v: MilestoneView, ctx: Context, reminded: frozenset[timedelta] | set[
 def close_lapsed(v: MilestoneView, ctx: Context) -> Decision[MilestoneView] | None:
     """R4: declined refund requests the client did not escalate in time are closed;
     the money they froze is free again."""
-    lapsed = [c for c in v.claims if c.status == ClaimStatus.DECLINED and c.escalate_until and c.escalate_until <= ctx.now]
+    lapsed = [
+        c for c in v.claims if c.status == ClaimStatus.DECLINED and c.escalate_until and c.escalate_until <= ctx.now
+    ]
     if not lapsed:
         return None
     return _closed(v, lapsed, ClaimStatus.CLOSED, "milestone.refund_not_escalated", ctx)

@@ -3,6 +3,7 @@ to the client's balance, and what goes to the expert under the security hold (L5
 for fixed-rate work, H6 for hourly weeks). The owner of the escrow decides the amounts
 and writes the result in one step; each claim that money settles is closed with it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

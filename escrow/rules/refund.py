@@ -5,6 +5,7 @@ Before release (R2) the expert has 7 days and silence approves. After release (M
 the money is the expert's: only an explicit yes refunds it, silence declines, and
 between days 181 and 365 an operator must approve as well.
 """
+
 from __future__ import annotations
 
 from escrow.errors import Refusal, refuse
@@ -70,8 +71,12 @@ def approve(v: RefundView, cmd: RefundAnswer, ctx: Context) -> Decision[RefundVi
     if v.status == RefundStatus.PENDING and v.needs_operator:
         # M10: days 181–365 need an operator on top of the expert's yes.
         deadline = ctx.now + ctx.policy.refund_response_window
-        view = v.model_copy(update={"status": RefundStatus.AWAITING_OPERATOR, "deadline_at": deadline, "deadline_action": "decline"})
-        notice = OperatorApprovalNeeded(to=("operators",), refund_id=v.id, amount=v.amount, currency=v.currency, deadline_at=deadline)
+        view = v.model_copy(
+            update={"status": RefundStatus.AWAITING_OPERATOR, "deadline_at": deadline, "deadline_action": "decline"}
+        )
+        notice = OperatorApprovalNeeded(
+            to=("operators",), refund_id=v.id, amount=v.amount, currency=v.currency, deadline_at=deadline
+        )
         return _decision(view, "refund.expert_approved", cmd.actor, [notice])
     return _decide(v, RefundStatus.APPROVED, cmd.actor, cmd.message, ctx)
 
@@ -90,7 +95,9 @@ def lapse(v: RefundView, ctx: Context) -> Decision[RefundView] | None:
     return _decide(v, outcome, None, None, ctx)
 
 
-def _decide(v: RefundView, status: RefundStatus, actor: Actor | None, message: str | None, ctx: Context) -> Decision[RefundView]:
+def _decide(
+    v: RefundView, status: RefundStatus, actor: Actor | None, message: str | None, ctx: Context
+) -> Decision[RefundView]:
     view = v.model_copy(
         update={
             "status": status,
@@ -113,4 +120,6 @@ def _decide(v: RefundView, status: RefundStatus, actor: Actor | None, message: s
 
 
 def _decision(view: RefundView, kind: str, actor: Actor | None, notices: list) -> Decision[RefundView]:
-    return Decision(view=view, kind=kind, actor=actor, data={"refund_id": view.id, "amount": view.amount}, notices=notices)
+    return Decision(
+        view=view, kind=kind, actor=actor, data={"refund_id": view.id, "amount": view.amount}, notices=notices
+    )

@@ -1,5 +1,6 @@
 """An httpx client on the ASGI app, with the session's Temporal client, worker and
 database handed over through `create_app` (no lifespan, nothing else connects)."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator

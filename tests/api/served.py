@@ -1,6 +1,7 @@
 """The app served by uvicorn on a free port inside the test's event loop, and a raw
 HTTP/1.1 client that keeps one connection: what a marketplace's keep-alive pool sees,
 which the ASGI transport of the other tests cannot show (a dropped connection)."""
+
 from __future__ import annotations
 
 import asyncio

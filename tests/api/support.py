@@ -1,4 +1,5 @@
 """Helpers for API tests: tokens, parties, and the calls every flow makes."""
+
 from __future__ import annotations
 
 import uuid

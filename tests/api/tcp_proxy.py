@@ -2,6 +2,7 @@
 from the API mid-test: `refuse()` drops every connection and refuses new ones (a
 database that is down), `hang()` accepts and never answers (one that is unreachable
 behind a firewall), `restore()` forwards again."""
+
 from __future__ import annotations
 
 import asyncio

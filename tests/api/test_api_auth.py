@@ -1,4 +1,5 @@
 """Bearer tokens: who the caller is, decided before anything else happens."""
+
 from __future__ import annotations
 
 import os

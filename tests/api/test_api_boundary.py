@@ -1,6 +1,7 @@
 """Every text and id a request carries is checked at the door: one PostgreSQL can't
 store (a NUL, an id too long for an account name) must be a 422 or 401 before any
 workflow is asked, never a step that fails inside the workflow for ever."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -30,7 +31,13 @@ TEXT_FIELDS = [
     ("post", "/v1/contracts", CLIENT, {"expert_id": "bob", "type": "fixed", "currency": "USD"}, "expert_id"),
     ("post", "/v1/contracts", CLIENT, {**HOURLY, "payment_method": "tok_visa"}, "payment_method"),
     ("post", "/v1/contracts/c-1/milestones", CLIENT, {"title": "Logo", "amount": 100}, "title"),
-    ("post", "/v1/contracts/c-1/milestones", CLIENT, {"title": "Logo", "amount": 100, "description": "d"}, "description"),
+    (
+        "post",
+        "/v1/contracts/c-1/milestones",
+        CLIENT,
+        {"title": "Logo", "amount": 100, "description": "d"},
+        "description",
+    ),
     ("post", "/v1/contracts/c-1/payment-method", CLIENT, {"payment_method": "tok_visa"}, "payment_method"),
     ("post", "/v1/milestones/m-1/submit", EXPERT, {"message": "done"}, "message"),
     ("post", "/v1/milestones/m-1/request-revision", CLIENT, {"message": "redo"}, "message"),
@@ -60,9 +67,12 @@ def with_nul(value: object) -> object:
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "caller", "body", "field"), [pytest.param(*case, id=f"{case[1]}:{case[4]}") for case in TEXT_FIELDS]
+    ("method", "path", "caller", "body", "field"),
+    [pytest.param(*case, id=f"{case[1]}:{case[4]}") for case in TEXT_FIELDS],
 )
-async def test_a_nul_in_any_text_of_any_body_is_refused_before_any_workflow(offline_api, method, path, caller, body, field):
+async def test_a_nul_in_any_text_of_any_body_is_refused_before_any_workflow(
+    offline_api, method, path, caller, body, field
+):
     hostile = {**body, field: with_nul(body[field])}
     response = await offline_api.request(method, path, json=hostile, headers=caller)
     problem = assert_problem(response, 422)
@@ -123,8 +133,11 @@ async def test_hostile_commands_change_nothing_and_the_review_window_still_relea
 
     await env.sleep(timedelta(days=15))
     await poll(
-        api, f"/v1/milestones/{mid}", parties.client,
-        lambda m: m["status"] == "completed" and m["released"] == 50_000, "the auto-release",
+        api,
+        f"/v1/milestones/{mid}",
+        parties.client,
+        lambda m: m["status"] == "completed" and m["released"] == 50_000,
+        "the auto-release",
     )
 
 

@@ -97,6 +97,7 @@ async def test_reading_a_contract_asks_no_milestone_workflow(api, sessions, monk
     assert released.status_code == 200, released.text
     second = await add_milestone(api, milestone["contract_id"], parties.client, amount=5_000)
     path = f"/v1/contracts/{milestone['contract_id']}"
+
     # The new milestone writes its first step on its own, just after it starts.
     async def both_written() -> bool:
         return len(milestone_views(sessions, milestone["contract_id"])) == 2

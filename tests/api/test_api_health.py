@@ -1,4 +1,5 @@
 """GET /v1/healthz: 200 only when both the database and Temporal answer."""
+
 from __future__ import annotations
 
 from httpx import ASGITransport, AsyncClient

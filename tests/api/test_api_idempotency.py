@@ -1,6 +1,7 @@
 """`Idempotency-Key` on POST, on probe routes added to the real app so the counting
 is exact: a replay answers the first response and runs nothing; a request whose claim
 has no answer yet runs again under the same operation id, which Temporal dedupes."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,12 +11,11 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi import APIRouter, Request
-from httpx import ASGITransport, AsyncClient
 from pydantic import BaseModel
 
 from api.deps import ActorDep
 from api.errors import Problem
-from api.idempotency import IdempotentRoute, Stored, claim, finish, fingerprint, operation_id, stored_user
+from api.idempotency import IdempotentRoute, Stored, claim, fingerprint, finish, operation_id, stored_user
 from escrow.db.models import IdempotencyRecord
 from escrow.models import Role
 from tests.api.support import assert_problem, bearer
@@ -164,8 +164,12 @@ def claim_left_by_a_dead_request(sessions, user_id: str, key: str, started: date
     with sessions.begin() as session:
         session.add(
             IdempotencyRecord(
-                user_id=user_id, key=key, method="POST", path="/probe/count",
-                body_hash=request_hash, created_at=started,
+                user_id=user_id,
+                key=key,
+                method="POST",
+                path="/probe/count",
+                body_hash=request_hash,
+                created_at=started,
             )
         )
 

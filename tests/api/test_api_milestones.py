@@ -1,5 +1,6 @@
 """The fixed-rate milestone slice through HTTP, against the time-skipping server and a
 worker: the API authenticates and translates, the workflows decide."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -37,7 +38,9 @@ async def test_happy_path_to_a_partial_release_on_hold(api, sessions):
     parties = Parties.fresh()
     contract = await open_contract(api, parties)
     assert (contract["client_id"], contract["expert_id"], contract["status"]) == (
-        parties.client_id, parties.expert_id, "active",
+        parties.client_id,
+        parties.expert_id,
+        "active",
     )
     assert contract["milestones"] == [] and contract["escrow_total"] == 0
 

@@ -1,6 +1,7 @@
 """A command that opens a refund request or a dispute is one round trip to Temporal: the
 owner's update answers the new request or dispute itself, and escalating a refund finds
 its milestone in the read model (the `claims` table) rather than asking the request."""
+
 from __future__ import annotations
 
 import pytest
@@ -29,7 +30,12 @@ async def test_refund_dispute_and_escalation_answer_without_a_query(api, session
     assert (refund["status"], refund["amount"], refund["milestone_id"]) == ("pending", 20_000, mid)
     row = claim(sessions, refund["id"])
     assert row is not None
-    assert (row.kind, row.status, row.milestone_id, row.owner_workflow_id) == ("refund", "open", mid, f"milestone:{mid}")
+    assert (row.kind, row.status, row.milestone_id, row.owner_workflow_id) == (
+        "refund",
+        "open",
+        mid,
+        f"milestone:{mid}",
+    )
     assert (row.client_id, row.expert_id, row.amount, row.week) == (parties.client_id, parties.expert_id, 20_000, None)
 
     declined = await api.post(f"/v1/refund-requests/{refund['id']}/decline", headers=parties.expert)
@@ -57,5 +63,7 @@ async def test_refund_dispute_and_escalation_answer_without_a_query(api, session
 
 
 async def test_escalating_an_unknown_refund_is_404_without_temporal(offline_api):
-    response = await offline_api.post("/v1/refund-requests/no-such-refund/escalate", headers=bearer("alice", Role.CLIENT))
+    response = await offline_api.post(
+        "/v1/refund-requests/no-such-refund/escalate", headers=bearer("alice", Role.CLIENT)
+    )
     assert assert_problem(response, 404)["detail"] == "no refund request no-such-refund"

@@ -1,6 +1,7 @@
 """The database goes away under a served API: the answer is 503 with Retry-After, on a
 connection that stays open for the next request, in bounded time, with one log line per
 failure; when it is back, the same connection is served again."""
+
 from __future__ import annotations
 
 import logging

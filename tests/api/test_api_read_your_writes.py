@@ -2,6 +2,7 @@
 read right after the answer (no polling) shows the money it moved. The dispute or
 refund request decides and ends; the milestone pays afterwards, so without the wait
 the read showed the amounts before the outcome in 3 of 4 tries."""
+
 from __future__ import annotations
 
 import pytest
@@ -29,7 +30,10 @@ async def read(api, milestone_id: str, headers: dict[str, str]) -> dict:
 async def test_a_verdict_answers_after_the_milestone_paid_it(api):
     parties, milestone = await funded_milestone(api, 50_000)
     dispute = await post(
-        api, f"/v1/milestones/{milestone['id']}/disputes", parties.client, {"amount": 20_000, "reason": "missing screens"}
+        api,
+        f"/v1/milestones/{milestone['id']}/disputes",
+        parties.client,
+        {"amount": 20_000, "reason": "missing screens"},
     )
     await post(api, f"/v1/disputes/{dispute['id']}/respond", parties.expert, {"message": "not in the brief"})
     await post(api, f"/v1/disputes/{dispute['id']}/pay-fee", parties.client)

@@ -1,6 +1,7 @@
 """A command that could not be answered (its workflow busy or away, its answer lost
 with the database, its workflow not yet run) is answered by its retry under the same
 Idempotency-Key, as soon as the effect exists, and the effect happens once."""
+
 from __future__ import annotations
 
 import threading
@@ -14,8 +15,8 @@ from sqlalchemy.exc import OperationalError
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import idempotency, workflow_calls
 from activities.steps import StepActivities
+from api import idempotency, workflow_calls
 from api.main import create_app
 from escrow.models.ledger import Step
 from tests.api.support import agreed_milestone, assert_problem, funded_milestone

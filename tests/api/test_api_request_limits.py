@@ -1,5 +1,6 @@
 """What a request must be before any route parses it: at most MAX_BODY bytes (413,
 also for a chunked body that declares no length), UTF-8 (422)."""
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,11 @@ async def test_the_largest_valid_body_fits(offline_api, echo, user):
     # longest memo in characters of 3 bytes each, sent indented as a client might.
     evidence = {"log": "x" * (EVIDENCE_MAX - len(json.dumps({"log": ""})))}
     body = {
-        "started_at": "2026-11-16T09:00:00Z", "minutes": 60, "kind": "tracked",
-        "memo": "€" * TEXT_MAX, "evidence": evidence,
+        "started_at": "2026-11-16T09:00:00Z",
+        "minutes": 60,
+        "kind": "tracked",
+        "memo": "€" * TEXT_MAX,
+        "evidence": evidence,
     }
     content = json.dumps(body, ensure_ascii=False, indent=2).encode()
     assert len(content) > 64 * 1024

@@ -1,6 +1,7 @@
 """Input the API refuses by itself, as RFC 9457 problems, before any workflow is asked.
 
 Money is integer cents: 25.0, "2500" and true are not amounts."""
+
 from __future__ import annotations
 
 import pytest
@@ -94,16 +95,29 @@ async def test_openapi_documents_every_published_path(offline_api):
         **{
             f"/v1/milestones/{{milestone_id}}/{verb}": "post"
             for verb in (
-                "accept", "decline", "fund", "authenticate-funding",
-                "submit", "void-submission", "release", "request-revision",
+                "accept",
+                "decline",
+                "fund",
+                "authenticate-funding",
+                "submit",
+                "void-submission",
+                "release",
+                "request-revision",
             )
         },
         **{f"/v1/refund-requests/{{refund_id}}/{verb}": "post" for verb in ("approve", "decline", "escalate")},
         **{
             f"/v1/disputes/{{dispute_id}}/{verb}": "post"
             for verb in (
-                "accept", "respond", "offers", "recommendation", "recommendation/accept",
-                "recommendation/reject", "pay-fee", "evidence", "verdict",
+                "accept",
+                "respond",
+                "offers",
+                "recommendation",
+                "recommendation/accept",
+                "recommendation/reject",
+                "pay-fee",
+                "evidence",
+                "verdict",
             )
         },
     }

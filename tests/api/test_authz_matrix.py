@@ -6,6 +6,7 @@ may call it. The refusals run first and must move nothing; the allowed calls the
 in the table's order, and a state that refuses them (409, 422) is fine: what they
 prove is that the caller got past authentication and authorisation.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,7 +66,12 @@ TABLE = [
     Row("GET", "/v1/disputes/{dispute_id}", READ),
     Row("GET", "/v1/contracts/{contract_id}/weeks/{iso_week}", READ),
     Row("GET", "/v1/users/{user_id}/balance", "2xx 403 403 403 2xx 401"),
-    Row("POST", "/v1/contracts", "2xx 403 2xx 403 403 401", {"expert_id": "{expert}", "type": "fixed", "currency": "USD"}),
+    Row(
+        "POST",
+        "/v1/contracts",
+        "2xx 403 2xx 403 403 401",
+        {"expert_id": "{expert}", "type": "fixed", "currency": "USD"},
+    ),
     Row("POST", "/v1/contracts/{contract_id}/milestones", PARTY_VERB, {"title": "Icons", "amount": 1_000}),
     Row("POST", "/v1/contracts/{contract_id}/payment-method", CLIENT_VERB, {"payment_method": SANDBOX_SUCCEEDS}),
     # The milestone came from the client: only the expert answers it (M8).
@@ -92,11 +98,19 @@ TABLE = [
     Row("POST", "/v1/disputes/{dispute_id}/offers/{offer_id}/accept", EXPERT_VERB),
     Row("POST", "/v1/disputes/{dispute_id}/pay-fee", PARTY_VERB),
     Row("POST", "/v1/disputes/{dispute_id}/verdict", OPERATOR_VERB, {"amount_to_client": 5_000}),
-    Row("POST", "/v1/contracts/{contract_id}/time-entries", EXPERT_VERB,
-        {"started_at": "{monday_9am}", "minutes": 30, "kind": "manual"}),
+    Row(
+        "POST",
+        "/v1/contracts/{contract_id}/time-entries",
+        EXPERT_VERB,
+        {"started_at": "{monday_9am}", "minutes": 30, "kind": "manual"},
+    ),
     Row("PATCH", "/v1/time-entries/{entry_id}", EXPERT_VERB, {"minutes": 45}),
-    Row("POST", "/v1/contracts/{contract_id}/weeks/{iso_week}/disputes", CLIENT_VERB,
-        {"entry_ids": ["{entry_id}"], "reason": "idle"}),
+    Row(
+        "POST",
+        "/v1/contracts/{contract_id}/weeks/{iso_week}/disputes",
+        CLIENT_VERB,
+        {"entry_ids": ["{entry_id}"], "reason": "idle"},
+    ),
     Row("DELETE", "/v1/time-entries/{entry_id}", EXPERT_VERB),
     # Last: closing ends what the rows above act on.
     Row("POST", "/v1/contracts/{contract_id}/close", PARTY_VERB, {"remainder": "refund"}),
@@ -106,9 +120,7 @@ TABLE = [
 def served_routes(app: FastAPI) -> set[tuple[str, str]]:
     # FastAPI nests included routers; iter_route_contexts flattens them to what is served.
     return {
-        (method, route.path)
-        for route in iter_route_contexts(app.routes)
-        for method in (route.methods or ()) - {"HEAD"}
+        (method, route.path) for route in iter_route_contexts(app.routes) for method in (route.methods or ()) - {"HEAD"}
     }
 
 
@@ -182,8 +194,10 @@ async def test_the_authorisation_matrix(api, env, sessions):
         )
         expected = row.expected()[caller]
         if not matches(expected, response.status_code):
-            unexpected.append(f"{row.method} {row.path} by {caller}: {response.status_code}, "
-                              f"expected {expected}: {response.text[:160]}")
+            unexpected.append(
+                f"{row.method} {row.path} by {caller}: {response.status_code}, "
+                f"expected {expected}: {response.text[:160]}"
+            )
 
     before = await snapshot(api, world, sessions)
     for row in TABLE:

@@ -4,6 +4,7 @@ a problem (401 or 422) before any workflow is asked.
 These run on `offline_api`, whose Temporal client fails the test if it is touched: a
 refused request provably moved nothing, because only a workflow moves money.
 """
+
 from __future__ import annotations
 
 import base64
@@ -23,13 +24,23 @@ from tests.api.support import PROBLEM_JSON, SECRET, assert_problem, bearer
 CLIENT = bearer("alice", Role.CLIENT)
 OPERATOR = bearer("carol", Role.OPERATOR)
 CARD = "4242424242424242"
-IDS = {"contract_id": "c-1", "milestone_id": "m-1", "refund_id": "r-1", "dispute_id": "d-1", "entry_id": "t-1",
-       "iso_week": "2026-W47"}
+IDS = {
+    "contract_id": "c-1",
+    "milestone_id": "m-1",
+    "refund_id": "r-1",
+    "dispute_id": "d-1",
+    "entry_id": "t-1",
+    "iso_week": "2026-W47",
+}
 
 # Every money field of every body: (path, a valid body around it, the field, who sends it).
 MONEY_FIELDS = [
-    ("/v1/contracts", {"expert_id": "bob", "type": "hourly", "currency": "USD", "payment_method": CARD},
-     "hourly_rate", CLIENT),
+    (
+        "/v1/contracts",
+        {"expert_id": "bob", "type": "hourly", "currency": "USD", "payment_method": CARD},
+        "hourly_rate",
+        CLIENT,
+    ),
     ("/v1/contracts/{contract_id}/milestones", {"title": "Logo"}, "amount", CLIENT),
     ("/v1/milestones/{milestone_id}/release", {}, "amount", CLIENT),
     ("/v1/milestones/{milestone_id}/refund-requests", {"message": "one screen"}, "amount", CLIENT),
@@ -58,12 +69,15 @@ def request_bodies(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, 
 
 
 @pytest.mark.rules("M1", "M4", "M6", "R1", "D1", "D3", "D5", "H1")
-@pytest.mark.parametrize(("path", "body", "field", "headers"), MONEY_FIELDS, ids=[f"{p}:{f}" for p, _, f, _ in MONEY_FIELDS])
+@pytest.mark.parametrize(
+    ("path", "body", "field", "headers"), MONEY_FIELDS, ids=[f"{p}:{f}" for p, _, f, _ in MONEY_FIELDS]
+)
 async def test_a_money_field_takes_only_positive_integer_cents(offline_api, path, body, field, headers):
     answered = {}
     for value in NOT_MONEY + ([] if field == "amount_to_client" else [ZERO]):
         response = await offline_api.post(
-            path.format(**IDS), content=json.dumps({**body, field: value}),
+            path.format(**IDS),
+            content=json.dumps({**body, field: value}),
             headers={**headers, "Content-Type": "application/json"},
         )
         refused = response.status_code == 422 and response.headers["content-type"].startswith(PROBLEM_JSON)
@@ -148,7 +162,8 @@ async def test_a_bad_token_is_401_before_anything_else(offline_api, token):
 
 
 @pytest.mark.parametrize(
-    "authorization", ["Bearer", "Bearer ", "Basic YWxpY2U6c2VjcmV0", "Token abc", _token(VALID)],
+    "authorization",
+    ["Bearer", "Bearer ", "Basic YWxpY2U6c2VjcmV0", "Token abc", _token(VALID)],
     ids=["scheme-only", "scheme-and-space", "basic", "other-scheme", "no-scheme"],
 )
 async def test_an_authorization_header_without_a_bearer_token_is_401(offline_api, authorization):
@@ -205,8 +220,11 @@ BODIES = [
     ("POST", "/v1/disputes/{dispute_id}/recommendation", {"amount_to_client": 1}),
     ("POST", "/v1/disputes/{dispute_id}/evidence", {"text": "brief"}),
     ("POST", "/v1/disputes/{dispute_id}/verdict", {"amount_to_client": 1}),
-    ("POST", "/v1/contracts/{contract_id}/time-entries",
-     {"started_at": "2026-11-16T09:00:00Z", "minutes": 60, "kind": "manual"}),
+    (
+        "POST",
+        "/v1/contracts/{contract_id}/time-entries",
+        {"started_at": "2026-11-16T09:00:00Z", "minutes": 60, "kind": "manual"},
+    ),
     ("PATCH", "/v1/time-entries/{entry_id}", {"minutes": 30}),
     ("POST", "/v1/contracts/{contract_id}/weeks/{iso_week}/disputes", {"entry_ids": ["t-1"], "reason": "idle"}),
 ]

@@ -1,6 +1,7 @@
 """Races through HTTP: many copies of one request, and commands that compete for the
 same escrow, fired together on the real workflows. Whatever order they land in, money
 moves once per operation, never beyond the escrow, and nobody gets a 500."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,5 +1,6 @@
 """The OpenAPI document says what the validators and the error handler do: a client
 generated from it knows every refusal it can get and every value it may send."""
+
 from __future__ import annotations
 
 import pytest

@@ -9,6 +9,7 @@ Bounded for CI: a fixed number of examples per operation, derandomized.
 `SCHEMATHESIS_EXAMPLES=300 .venv/bin/python -m pytest tests/api/test_schema_fuzz.py`
 runs a long version (15 minutes on a busy 2-core machine).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -85,8 +86,9 @@ def fuzz(operation: schemathesis.APIOperation, world: World, send: Any) -> None:
             phases=[Phase.explicit, Phase.generate],
             suppress_health_check=list(HealthCheck),
         )
-        @given(case=operation.as_strategy(generation_mode=mode), caller=st.sampled_from(callers(world)),
-               real=st.booleans())
+        @given(
+            case=operation.as_strategy(generation_mode=mode), caller=st.sampled_from(callers(world)), real=st.booleans()
+        )
         def one(case: schemathesis.Case, caller: dict[str, str], real: bool) -> None:
             if real and mode is GenerationMode.POSITIVE and case.path_parameters:
                 ids = world.path_ids(operation.path)

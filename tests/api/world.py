@@ -2,6 +2,7 @@
 fixed-price contract whose funded milestone has a refund request and a dispute in
 negotiation with an offer, an hourly contract with an open week and a time entry, and
 two strangers who are parties of a contract of their own."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -63,26 +64,33 @@ async def build_world(api: AsyncClient, env: WorkflowEnvironment) -> World:
     created(await command(api, mid, "fund", parties.client, {"card_authenticated": True}))
     refund = created(
         await api.post(
-            f"/v1/milestones/{mid}/refund-requests", json={"amount": 5_000, "message": "one screen"},
+            f"/v1/milestones/{mid}/refund-requests",
+            json={"amount": 5_000, "message": "one screen"},
             headers=parties.client,
         )
     )
     dispute = created(
         await api.post(
-            f"/v1/milestones/{mid}/disputes", json={"amount": 10_000, "reason": "two screens missing"},
+            f"/v1/milestones/{mid}/disputes",
+            json={"amount": 10_000, "reason": "two screens missing"},
             headers=parties.client,
         )
     )
     did = dispute["id"]
     created(await api.post(f"/v1/disputes/{did}/respond", json={"message": "not in the brief"}, headers=parties.expert))
-    offered = created(await api.post(f"/v1/disputes/{did}/offers", json={"amount_to_client": 4_000}, headers=parties.client))
+    offered = created(
+        await api.post(f"/v1/disputes/{did}/offers", json={"amount_to_client": 4_000}, headers=parties.client)
+    )
 
     hourly = created(
         await api.post(
             "/v1/contracts",
             json={
-                "expert_id": parties.expert_id, "type": "hourly", "currency": "USD",
-                "hourly_rate": 6_000, "payment_method": SANDBOX_SUCCEEDS,
+                "expert_id": parties.expert_id,
+                "type": "hourly",
+                "currency": "USD",
+                "hourly_rate": 6_000,
+                "payment_method": SANDBOX_SUCCEEDS,
             },
             headers=parties.client,
         )

@@ -7,6 +7,7 @@ FAULTS_DATABASE_URL, else `escrow_faults` on the local server). It prints what i
 and what it proved, and exits 1 naming the seed when a proof fails; `--runs N` repeats
 it with the next seeds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,11 +37,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     first = args.seed if args.seed is not None else random.randrange(1_000_000)
     Runtime.set_default(
-        Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")))),
+        Runtime(
+            telemetry=TelemetryConfig(
+                logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
+            )
+        ),
         error_if_already_set=False,
     )
     for seed in range(first, first + args.runs):
-        print(f"fault run: seed {seed}, {args.kills} kills, {args.outage:g} s outage, {args.api_restarts} API restarts", flush=True)
+        print(
+            f"fault run: seed {seed}, {args.kills} kills, {args.outage:g} s outage, {args.api_restarts} API restarts",
+            flush=True,
+        )
         plan = Plan(args.database_url, seed, args.kills, args.outage, args.api_restarts, parallel=args.parallel)
         try:
             outcome = asyncio.run(run(plan, keep_logs=args.keep_logs))
@@ -49,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
             print(err, file=sys.stderr)
             sys.exit(1)
         print(outcome.summary(), flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -5,6 +5,7 @@ and what each must leave in the ledger once its security holds have ended.
 - dispute: fund -> submit -> dispute all of it -> respond -> both pay the fee ->
   verdict -> the client's share refunded, the expert's on hold 5 days (D1-D5, M9)
 """
+
 from __future__ import annotations
 
 import random
@@ -58,13 +59,19 @@ def new_case(kind: str, rng: random.Random) -> Case:
 
 async def _funded_and_submitted(api: Api, case: Case) -> None:
     contract = _expect(
-        await api.post("/v1/contracts", case.client, {"expert_id": case.expert.user_id, "type": "fixed", "currency": "USD"}),
-        201, f"{case}: open contract",
+        await api.post(
+            "/v1/contracts", case.client, {"expert_id": case.expert.user_id, "type": "fixed", "currency": "USD"}
+        ),
+        201,
+        f"{case}: open contract",
     )
     case.contract_id = contract["id"]
     milestone = _expect(
-        await api.post(f"/v1/contracts/{case.contract_id}/milestones", case.client, {"title": "Faults", "amount": case.amount}),
-        201, f"{case}: add milestone",
+        await api.post(
+            f"/v1/contracts/{case.contract_id}/milestones", case.client, {"title": "Faults", "amount": case.amount}
+        ),
+        201,
+        f"{case}: add milestone",
     )
     case.milestone_id = milestone["id"]
     contract_wf, milestone_wf = f"contract:{case.contract_id}", f"milestone:{case.milestone_id}"
@@ -92,10 +99,12 @@ async def dispute(api: Api, case: Case, rng: random.Random) -> None:
     await _funded_and_submitted(api, case)
     opened = _expect(
         await api.post(
-            f"/v1/milestones/{case.milestone_id}/disputes", case.client,
+            f"/v1/milestones/{case.milestone_id}/disputes",
+            case.client,
             {"amount": case.amount, "reason": "the work was not delivered"},
         ),
-        201, f"{case}: open dispute",
+        201,
+        f"{case}: open dispute",
     )
     case.dispute_id = opened["id"]
     path = f"/v1/disputes/{case.dispute_id}"
@@ -106,7 +115,8 @@ async def dispute(api: Api, case: Case, rng: random.Random) -> None:
     case.to_client = rng.randrange(0, case.amount + 1, 100)
     resolved = _expect(
         await api.post(f"{path}/verdict", OPERATOR, {"amount_to_client": case.to_client, "note": "faults"}),
-        200, f"{case}: verdict",
+        200,
+        f"{case}: verdict",
     )
     assert resolved["outcome"]["amount_to_client"] == case.to_client, f"{case}: verdict {resolved}"
     case.releases = 1 if case.to_expert else 0

@@ -5,6 +5,7 @@ repeated with the same key until it gets a final answer.
 dependency is down; 503 with Retry-After during a database outage), and 409 "in
 progress" (the same key's first attempt is unanswered, e.g. it died with the API).
 """
+
 from __future__ import annotations
 
 import asyncio

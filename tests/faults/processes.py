@@ -4,6 +4,7 @@ the Temporal time-skipping server, `python worker.py` and `uvicorn api.main:app`
 Every process listens on a port picked at run time. The API's socket is made here and
 handed to uvicorn (`--fd`), so a restarted API listens where the old one did.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -53,8 +54,12 @@ class Process:
         offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self._proc = await asyncio.create_subprocess_exec(
-                *self.argv, env={**os.environ, **self.env}, cwd=ROOT,
-                stdout=out, stderr=asyncio.subprocess.STDOUT, pass_fds=self.pass_fds,
+                *self.argv,
+                env={**os.environ, **self.env},
+                cwd=ROOT,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+                pass_fds=self.pass_fds,
                 start_new_session=True,  # a Ctrl-C of the harness is not theirs
                 preexec_fn=_die_with_the_harness,
             )
@@ -93,22 +98,35 @@ class Process:
 
 def temporal_server(port: int, logs: Path) -> Process:
     return Process(
-        "temporal", [str(SCRIPTS / "temporal-test-server"), str(port)], {}, logs / "temporal.log",
+        "temporal",
+        [str(SCRIPTS / "temporal-test-server"), str(port)],
+        {},
+        logs / "temporal.log",
         # The test server logs nothing when it is up; `wait_for_port` decides instead.
         ready="",
     )
 
 
 def worker(env: Mapping[str, str], logs: Path) -> Process:
-    return Process("worker", [sys.executable, "-m", "tests.faults.worker_process"], env, logs / "worker.log", ready="worker polling task queue")
+    return Process(
+        "worker",
+        [sys.executable, "-m", "tests.faults.worker_process"],
+        env,
+        logs / "worker.log",
+        ready="worker polling task queue",
+    )
 
 
 def api(env: Mapping[str, str], sock: socket.socket, logs: Path) -> Process:
     fd = sock.fileno()
     return Process(
-        "api", [sys.executable, "-m", "uvicorn", "api.main:app", "--fd", str(fd), "--log-level", "warning"],
+        "api",
+        [sys.executable, "-m", "uvicorn", "api.main:app", "--fd", str(fd), "--log-level", "warning"],
         # Quiet at this log level; the run polls /v1/healthz instead.
-        env, logs / "api.log", ready="", pass_fds=(fd,),
+        env,
+        logs / "api.log",
+        ready="",
+        pass_fds=(fd,),
     )
 
 

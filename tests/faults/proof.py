@@ -1,6 +1,7 @@
 """What must hold after the faults, read straight from the database (not through the
 proxy): the operators' `escrow ledger check`, each case's money where it belongs, and
 each idempotent command's effect exactly once."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,12 @@ from tests.faults.processes import ROOT, SCRIPTS
 def ledger_check(database_url: str) -> str:
     """`escrow ledger check`, the console script, as an operator runs it."""
     done = subprocess.run(
-        [str(SCRIPTS / "escrow"), "ledger", "check"], cwd=ROOT, capture_output=True, text=True,
-        env={**os.environ, "DATABASE_URL": database_url}, timeout=120,
+        [str(SCRIPTS / "escrow"), "ledger", "check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": database_url},
+        timeout=120,
     )
     out = (done.stdout + done.stderr).strip()
     if done.returncode != 0:

@@ -5,6 +5,7 @@ every open connection mid-stream and stops listening (a connect is refused) for 
 long, then listens again on the same port. The PostgreSQL server itself is never
 touched.
 """
+
 from __future__ import annotations
 
 import asyncio

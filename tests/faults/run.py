@@ -19,6 +19,7 @@ worker runs without a sticky cache, see worker_process.py), and an activity atte
 that died with its worker would wait its 30 s start-to-close timeout in real time; the
 run fails it, retryably, as that timeout would.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -126,8 +127,11 @@ def prepare_database(url: str) -> None:
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
     subprocess.run(
-        [str(processes.SCRIPTS / "alembic"), "upgrade", "head"], cwd=processes.ROOT, check=True,
-        capture_output=True, env={**os.environ, "DATABASE_URL": url},
+        [str(processes.SCRIPTS / "alembic"), "upgrade", "head"],
+        cwd=processes.ROOT,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "DATABASE_URL": url},
     )
 
 
@@ -221,11 +225,11 @@ class Run:
     async def _round(self) -> None:
         kinds = [kind for kind in LIFECYCLES for _ in range(self.plan.parallel)]
         rngs = [random.Random(f"{self.plan.seed}:case:{len(self.cases) + i}") for i in range(len(kinds))]
-        cases = [new_case(kind, rng) for kind, rng in zip(kinds, rngs)]
+        cases = [new_case(kind, rng) for kind, rng in zip(kinds, rngs, strict=True)]
         self.cases.extend(cases)
         self.phase = "commands"
         self.note(f"round {self.outcome.rounds + 1}: commands")
-        await asyncio.gather(*(LIFECYCLES[c.kind](self.api, c, rng) for c, rng in zip(cases, rngs)))
+        await asyncio.gather(*(LIFECYCLES[c.kind](self.api, c, rng) for c, rng in zip(cases, rngs, strict=True)))
         self.phase = "holds"
         self.note(f"round {self.outcome.rounds + 1}: clock +{PAST_THE_HOLDS.days} days")
         await asyncio.wait_for(
@@ -255,7 +259,9 @@ class Run:
         engine = make_engine(url)
         try:
             with make_sessionmaker(engine)() as session:
-                problems = [p for c in self.cases for p in proof.money_problems(session, c) + proof.effect_problems(session, c)]
+                problems = [
+                    p for c in self.cases for p in proof.money_problems(session, c) + proof.effect_problems(session, c)
+                ]
         finally:
             engine.dispose()
         if problems:
@@ -301,7 +307,9 @@ class Run:
                 with suppress(RPCError):  # it completed or timed out meanwhile
                     await handle.fail(ApplicationError("the worker running this attempt was killed"))
                     self.outcome.attempts_failed_over += 1
-                    self.note(f"failed the dead worker's attempt {activity.attempt} of {workflow_id} {activity.activity_id}")
+                    self.note(
+                        f"failed the dead worker's attempt {activity.attempt} of {workflow_id} {activity.activity_id}"
+                    )
 
     def _workflow_ids(self) -> list[str]:
         ids = []

@@ -6,6 +6,7 @@ ledger check, the money and each command's effect once (tests/faults/run.py).
 The long run is `python -m tests.faults`. Deselect this one with `-m "not faults"`.
 Repeat a failure with ESCROW_FAULT_SEED=<the seed it names>.
 """
+
 from __future__ import annotations
 
 import os

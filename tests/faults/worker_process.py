@@ -7,6 +7,7 @@ ResetStickyTaskQueue), so after a SIGKILL every cached workflow would wait forev
 Only the client differs from worker.py's (the engine's own connect() plus the plugin);
 worker.main() does the rest.
 """
+
 from __future__ import annotations
 
 from temporalio.client import Client

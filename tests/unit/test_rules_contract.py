@@ -1,4 +1,5 @@
 """The contract's pure decisions (escrow.rules.contract): no Temporal, no database."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -60,7 +61,9 @@ def contract(type: ContractType = ContractType.FIXED, **update: object) -> Contr
     return view.model_copy(update=update)
 
 
-def summary(id: str = "m1", escrow: int = 0, released: int = 0, settled: bool = False, **more: object) -> MilestoneSummary:
+def summary(
+    id: str = "m1", escrow: int = 0, released: int = 0, settled: bool = False, **more: object
+) -> MilestoneSummary:
     return MilestoneSummary(
         id=id, status=MilestoneStatus.IN_PROGRESS, escrow=escrow, released=released, refunded=0, settled=settled, **more
     )
@@ -87,11 +90,22 @@ def add(actor: Actor = CLIENT, amount: int = 50_000, title: str = " Logo ") -> A
 
 def test_opened_keeps_what_continue_as_new_carries():
     input = ContractInput(
-        contract_id="c1", client_id="alice", expert_id="bob", type=ContractType.FIXED, currency="USD", policy=POLICY,
-        milestones=[summary()], status=ContractStatus.CLOSING, created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        contract_id="c1",
+        client_id="alice",
+        expert_id="bob",
+        type=ContractType.FIXED,
+        currency="USD",
+        policy=POLICY,
+        milestones=[summary()],
+        status=ContractStatus.CLOSING,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
     view = rules.opened(input, NOW)
-    assert (view.status, view.created_at, view.policy) == (ContractStatus.CLOSING, datetime(2026, 1, 1, tzinfo=UTC), "cadcrowd")
+    assert (view.status, view.created_at, view.policy) == (
+        ContractStatus.CLOSING,
+        datetime(2026, 1, 1, tzinfo=UTC),
+        "cadcrowd",
+    )
     assert view.milestone_ids == ["m1"]
     assert rules.opened(input.model_copy(update={"created_at": None}), NOW).created_at == NOW
     decision = rules.created(view, ctx())
@@ -130,14 +144,33 @@ def test_the_added_milestone_is_proposed_by_its_adder_and_listed_unfunded():
     v = contract()
     milestone = rules.new_milestone(v, add(EXPERT), "m9", ctx())
     assert (milestone.milestone_id, milestone.title, milestone.proposed_by) == ("m9", "Logo", Role.EXPERT)
-    assert (milestone.client_id, milestone.expert_id, milestone.currency, milestone.amount) == ("alice", "bob", "USD", 50_000)
+    assert (milestone.client_id, milestone.expert_id, milestone.currency, milestone.amount) == (
+        "alice",
+        "bob",
+        "USD",
+        50_000,
+    )
     assert milestone.policy == POLICY
     first = MilestoneView(
-        id="m9", contract_id="c1", client_id="alice", expert_id="bob", title="Logo", description=None, due_date=None,
-        currency="USD", policy="cadcrowd", proposed_by=Role.EXPERT, status=MilestoneStatus.PROPOSED, amount=50_000,
+        id="m9",
+        contract_id="c1",
+        client_id="alice",
+        expert_id="bob",
+        title="Logo",
+        description=None,
+        due_date=None,
+        currency="USD",
+        policy="cadcrowd",
+        proposed_by=Role.EXPERT,
+        status=MilestoneStatus.PROPOSED,
+        amount=50_000,
     )
     decision = rules.milestone_added(v, add(EXPERT), first, ctx())
-    assert (decision.kind, decision.actor, decision.data) == ("contract.milestone_added", EXPERT, {"milestone_id": "m9"})
+    assert (decision.kind, decision.actor, decision.data) == (
+        "contract.milestone_added",
+        EXPERT,
+        {"milestone_id": "m9"},
+    )
     [listed] = decision.view.milestones
     assert (listed.id, listed.status, listed.escrow, listed.settled) == ("m9", MilestoneStatus.PROPOSED, 0, False)
     assert v.milestones == []  # the view is new; the old one is untouched until the step is written
@@ -201,7 +234,11 @@ def test_a_failing_charge_holds_the_contract_and_paying_lifts_it():
     failing = contract(ContractType.HOURLY, weeks=[week(payment_status=PaymentStatus.FAILING)])
     held = rules.hold(failing, ctx())
     assert held is not None
-    assert (held.view.status, held.kind, held.data) == (ContractStatus.ON_HOLD, "contract.on_hold", {"client_suspended": True})
+    assert (held.view.status, held.kind, held.data) == (
+        ContractStatus.ON_HOLD,
+        "contract.on_hold",
+        {"client_suspended": True},
+    )
     assert messages(held.notices) == {
         "alice": "Your account is suspended and the contract on hold until the failed payment succeeds."
     }
@@ -210,8 +247,14 @@ def test_a_failing_charge_holds_the_contract_and_paying_lifts_it():
     paid = rules.with_week(held.view, week(payment_status=PaymentStatus.PAID))
     lifted = rules.hold(paid, ctx())
     assert lifted is not None
-    assert (lifted.view.status, lifted.kind, lifted.data) == (ContractStatus.ACTIVE, "contract.reactivated", {"client_suspended": False})
-    assert messages(lifted.notices) == {"alice": "Your payment succeeded; your account and the contract are active again."}
+    assert (lifted.view.status, lifted.kind, lifted.data) == (
+        ContractStatus.ACTIVE,
+        "contract.reactivated",
+        {"client_suspended": False},
+    )
+    assert messages(lifted.notices) == {
+        "alice": "Your payment succeeded; your account and the contract are active again."
+    }
     assert rules.hold(lifted.view, ctx()) is None
     # Closing, a failing week no longer holds the contract.
     assert rules.hold(failing.model_copy(update={"status": ContractStatus.CLOSING}), ctx()) is None
@@ -222,10 +265,17 @@ def test_only_the_client_of_a_billed_hourly_contract_sets_its_card():
     v = contract(ContractType.HOURLY)
     cmd = SetPaymentMethod(actor=CLIENT, payment_method="pm_new")
     decision = rules.payment_method_set(v, cmd, ctx())
-    assert (decision.kind, decision.actor, decision.view, decision.data) == ("contract.payment_method_changed", CLIENT, v, {})
+    assert (decision.kind, decision.actor, decision.view, decision.data) == (
+        "contract.payment_method_changed",
+        CLIENT,
+        v,
+        {},
+    )
     rules.check_payment_method(v.model_copy(update={"status": ContractStatus.ON_HOLD}), cmd, ctx())
     for actor in (EXPERT, STRANGER):
-        message = refused("Forbidden", rules.check_payment_method, v, SetPaymentMethod(actor=actor, payment_method="pm"), ctx())
+        message = refused(
+            "Forbidden", rules.check_payment_method, v, SetPaymentMethod(actor=actor, payment_method="pm"), ctx()
+        )
         assert message == "only the client sets the contract's payment method"
     blank = SetPaymentMethod.model_construct(actor=CLIENT, payment_method="  ")
     assert refused("Invalid", rules.check_payment_method, v, blank, ctx()) == "a payment method is required"
@@ -255,7 +305,9 @@ def test_an_expert_who_closes_gives_the_escrow_back():
     funded = contract(milestones=[summary(escrow=30_000)])
     assert rules.check_close(funded, CloseContract(actor=EXPERT), ctx()) == Remainder.REFUND
     assert rules.check_close(funded, CloseContract(actor=EXPERT, remainder=Remainder.REFUND), ctx()) == Remainder.REFUND
-    message = refused("Forbidden", rules.check_close, funded, CloseContract(actor=EXPERT, remainder=Remainder.RELEASE), ctx())
+    message = refused(
+        "Forbidden", rules.check_close, funded, CloseContract(actor=EXPERT, remainder=Remainder.RELEASE), ctx()
+    )
     assert message == "an expert cannot release escrow to itself"
 
 
@@ -287,7 +339,9 @@ def test_the_contract_closes_once_all_its_money_moved_and_flags_zero_pay():
 
 @pytest.mark.rules("C1", "C2")
 def test_an_hourly_contract_closes_once_every_week_completed():
-    v = contract(ContractType.HOURLY, status=ContractStatus.CLOSING, weeks=[week(status=WeekStatus.HOLD, released=6_000)])
+    v = contract(
+        ContractType.HOURLY, status=ContractStatus.CLOSING, weeks=[week(status=WeekStatus.HOLD, released=6_000)]
+    )
     assert rules.closed(v, EXPERT, ctx()) is None
     done = rules.with_week(v, week(status=WeekStatus.COMPLETED, released=6_000))
     decision = rules.closed(done, EXPERT, ctx())
@@ -295,7 +349,9 @@ def test_an_hourly_contract_closes_once_every_week_completed():
 
 
 def test_the_contract_is_done_once_closed_and_every_child_ended():
-    closed = contract(status=ContractStatus.CLOSED, milestones=[summary(settled=True)], weeks=[week(status=WeekStatus.COMPLETED)])
+    closed = contract(
+        status=ContractStatus.CLOSED, milestones=[summary(settled=True)], weeks=[week(status=WeekStatus.COMPLETED)]
+    )
     assert not rules.done(closed)
     ended = closed.model_copy(
         update={
@@ -313,8 +369,16 @@ def test_a_closed_contract_goes_on_after_continue_as_new_as_closed_with_its_zero
     # A closed contract waits on its milestones' last year (M10), across runs.
     closed_at = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
     carried = ContractInput(
-        contract_id="c1", client_id="alice", expert_id="bob", type=ContractType.FIXED, currency="USD",
-        policy=POLICY, status=ContractStatus.CLOSED, closed_at=closed_at, zero_pay=True, step=7,
+        contract_id="c1",
+        client_id="alice",
+        expert_id="bob",
+        type=ContractType.FIXED,
+        currency="USD",
+        policy=POLICY,
+        status=ContractStatus.CLOSED,
+        closed_at=closed_at,
+        zero_pay=True,
+        step=7,
     )
     view = rules.opened(carried, NOW)
     assert (view.status, view.closed_at, view.zero_pay) == (ContractStatus.CLOSED, closed_at, True)

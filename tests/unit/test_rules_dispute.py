@@ -1,4 +1,5 @@
 """The dispute's rules (D1–D8) as pure decisions: no Temporal, no database, no clock."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -156,13 +157,22 @@ def test_only_a_party_acting_as_itself_may_act():
     impostor = Actor(user_id="someone-else", role=Role.EXPERT)
     for actor in (impostor, OPERATOR, Actor(user_id=CLIENT.user_id, role=Role.EXPERT)):
         refused(Refusal.FORBIDDEN, rules.accept, case.view, PartyCommand(actor=actor), case.ctx(), "only the parties")
-    refused(Refusal.FORBIDDEN, rules.accept, case.view, PartyCommand(actor=CLIENT), case.ctx(), "only the expert may do this")
+    refused(
+        Refusal.FORBIDDEN,
+        rules.accept,
+        case.view,
+        PartyCommand(actor=CLIENT),
+        case.ctx(),
+        "only the expert may do this",
+    )
 
 
 @pytest.mark.rules("D3", "D5")
 def test_operators_only_recommend_and_decide():
     case = Case().negotiating()
-    err = refused(Refusal.FORBIDDEN, rules.recommend, case.view, Recommend(actor=CLIENT, amount_to_client=1), case.ctx())
+    err = refused(
+        Refusal.FORBIDDEN, rules.recommend, case.view, Recommend(actor=CLIENT, amount_to_client=1), case.ctx()
+    )
     assert err.message == "only an operator may post a mediation recommendation"
     arb = Case().in_arbitration()
     err = refused(Refusal.FORBIDDEN, rules.verdict, arb.view, Verdict(actor=EXPERT, amount_to_client=1), arb.ctx())
@@ -176,7 +186,10 @@ def test_a_split_outside_the_disputed_amount_is_invalid(amount_to_client):
     case = Case().negotiating()
     offer = MakeOffer.model_construct(actor=CLIENT, amount_to_client=amount_to_client)
     err = refused(Refusal.INVALID, rules.make_offer, case.view, offer, case.ctx())
-    assert err.message == f"the client's part must be between USD 0.00 and USD 300.00; got {money(amount_to_client, 'USD')}"
+    assert (
+        err.message
+        == f"the client's part must be between USD 0.00 and USD 300.00; got {money(amount_to_client, 'USD')}"
+    )
     recommendation = Recommend.model_construct(actor=OPERATOR, amount_to_client=amount_to_client)
     refused(Refusal.INVALID, rules.recommend, case.view, recommendation, case.ctx())
     arb = Case().in_arbitration()
@@ -198,12 +211,30 @@ def test_d7_a_party_s_command_after_its_deadline_is_refused_before_the_deadline_
 @pytest.mark.rules("D2", "D3")
 def test_commands_of_another_stage_are_refused():
     case = Case()
-    err = refused(Refusal.CONFLICT, rules.make_offer, case.view, MakeOffer(actor=CLIENT, amount_to_client=1), case.ctx())
+    err = refused(
+        Refusal.CONFLICT, rules.make_offer, case.view, MakeOffer(actor=CLIENT, amount_to_client=1), case.ctx()
+    )
     assert err.message == "cannot make an offer: the dispute is filed"
-    refused(Refusal.CONFLICT, rules.pay_fee, case.view, PartyCommand(actor=CLIENT), case.ctx(), "cannot pay the arbitration fee")
-    refused(Refusal.CONFLICT, rules.verdict, case.view, Verdict(actor=OPERATOR, amount_to_client=1), case.ctx(), "cannot issue a verdict")
+    refused(
+        Refusal.CONFLICT,
+        rules.pay_fee,
+        case.view,
+        PartyCommand(actor=CLIENT),
+        case.ctx(),
+        "cannot pay the arbitration fee",
+    )
+    refused(
+        Refusal.CONFLICT,
+        rules.verdict,
+        case.view,
+        Verdict(actor=OPERATOR, amount_to_client=1),
+        case.ctx(),
+        "cannot issue a verdict",
+    )
     case.negotiating()
-    refused(Refusal.CONFLICT, rules.accept, case.view, PartyCommand(actor=EXPERT), case.ctx(), "the dispute is negotiation")
+    refused(
+        Refusal.CONFLICT, rules.accept, case.view, PartyCommand(actor=EXPERT), case.ctx(), "the dispute is negotiation"
+    )
 
 
 # ---------------------------------------------------------------------- D2 stage 1
@@ -222,7 +253,12 @@ def test_d2_the_respondent_accepting_gives_the_claimant_everything():
         Resolution.ACCEPTED,
         Role.EXPERT,
     )
-    assert (d.view.status, d.view.stage, d.view.deadline_at, d.view.waiting_on) == (DisputeStatus.RESOLVED, None, None, None)
+    assert (d.view.status, d.view.stage, d.view.deadline_at, d.view.waiting_on) == (
+        DisputeStatus.RESOLVED,
+        None,
+        None,
+        None,
+    )
     text = "The dispute is resolved: the client accepted the claim. USD 0.00 to the client, USD 300.00 to the expert."
     assert told(d) == {"client-1": text, "expert-1": text}
 
@@ -251,11 +287,17 @@ def test_d3_a_newer_offer_replaces_the_party_s_older_one():
     case = Case().negotiating()
     first = case.do(rules.make_offer, MakeOffer(actor=CLIENT, amount_to_client=20_000))
     assert first.kind == "dispute.offer_made" and first.data == {"offer_id": "1", "amount_to_client": 20_000}
-    assert told(first) == {"expert-1": "The client offers a settlement: USD 200.00 to the client, USD 100.00 to the expert."}
+    assert told(first) == {
+        "expert-1": "The client offers a settlement: USD 200.00 to the client, USD 100.00 to the expert."
+    }
     case.do(rules.make_offer, MakeOffer(actor=EXPERT, amount_to_client=5_000))
     case.do(rules.make_offer, MakeOffer(actor=CLIENT, amount_to_client=15_000))
     offers = {o.id: (o.by, o.amount_to_client, o.superseded) for o in case.view.offers}
-    assert offers == {"1": (Role.CLIENT, 20_000, True), "2": (Role.EXPERT, 5_000, False), "3": (Role.CLIENT, 15_000, False)}
+    assert offers == {
+        "1": (Role.CLIENT, 20_000, True),
+        "2": (Role.EXPERT, 5_000, False),
+        "3": (Role.CLIENT, 15_000, False),
+    }
     assert case.view.offers[-1].made_at == FILED_AT
 
 
@@ -265,7 +307,11 @@ def test_d3_accepting_an_offer_settles_the_split_and_refunds_any_fee():
     case.do(rules.make_offer, MakeOffer(actor=EXPERT, amount_to_client=10_000))
     d = case.do(rules.accept_offer, AcceptOffer(actor=CLIENT, offer_id="1"))
     assert d.view.outcome is not None
-    assert (d.view.outcome.amount_to_client, d.view.outcome.resolution, d.view.outcome.winner) == (10_000, Resolution.OFFER, Role.EXPERT)
+    assert (d.view.outcome.amount_to_client, d.view.outcome.resolution, d.view.outcome.winner) == (
+        10_000,
+        Resolution.OFFER,
+        Role.EXPERT,
+    )
     assert d.view.offers[0].accepted
     assert d.data == {
         "offer_id": "1",
@@ -276,10 +322,18 @@ def test_d3_accepting_an_offer_settles_the_split_and_refunds_any_fee():
         "fees_refunded": ["client"],
     }
     assert moved(d) == {
-        f"{WF}:fee:client:refund": (accounts.PLATFORM_ARBITRATION, accounts.client_balance("client-1"), FEE // 2, "arbitration_fee_refund")
+        f"{WF}:fee:client:refund": (
+            accounts.PLATFORM_ARBITRATION,
+            accounts.client_balance("client-1"),
+            FEE // 2,
+            "arbitration_fee_refund",
+        )
     }
     resolved = "The dispute is resolved: the client accepted the expert's offer. USD 100.00 to the client, USD 200.00 to the expert."
-    assert told(d) == {"client-1": f"{resolved} Your arbitration fee of USD 7.50 is refunded to your balance.", "expert-1": resolved}
+    assert told(d) == {
+        "client-1": f"{resolved} Your arbitration fee of USD 7.50 is refunded to your balance.",
+        "expert-1": resolved,
+    }
 
 
 @pytest.mark.rules("D3")
@@ -290,7 +344,14 @@ def test_d3_an_offer_is_accepted_by_the_other_side_only_while_it_stands():
     v, ctx = case.view, case.ctx()
     err = refused(Refusal.NOT_FOUND, rules.accept_offer, v, AcceptOffer(actor=EXPERT, offer_id="9"), ctx)
     assert err.message == "no offer '9' in this dispute"
-    refused(Refusal.FORBIDDEN, rules.accept_offer, v, AcceptOffer(actor=CLIENT, offer_id="2"), ctx, "cannot accept its own offer")
+    refused(
+        Refusal.FORBIDDEN,
+        rules.accept_offer,
+        v,
+        AcceptOffer(actor=CLIENT, offer_id="2"),
+        ctx,
+        "cannot accept its own offer",
+    )
     err = refused(Refusal.CONFLICT, rules.accept_offer, v, AcceptOffer(actor=EXPERT, offer_id="1"), ctx)
     assert err.message == "offer 1 was replaced by a newer offer of the client"
 
@@ -310,19 +371,35 @@ def test_d3_a_recommendation_settles_once_both_accept_it():
     d = case.do(rules.accept_recommendation, PartyCommand(actor=EXPERT))
     assert d.kind == "dispute.recommendation_accepted" and d.view.outcome is None
     assert told(d) == {"client-1": "The expert accepted the mediation recommendation; accept it too to settle."}
-    refused(Refusal.CONFLICT, rules.accept_recommendation, case.view, PartyCommand(actor=EXPERT), case.ctx(), "the expert already answered")
+    refused(
+        Refusal.CONFLICT,
+        rules.accept_recommendation,
+        case.view,
+        PartyCommand(actor=EXPERT),
+        case.ctx(),
+        "the expert already answered",
+    )
 
     d = case.do(rules.accept_recommendation, PartyCommand(actor=CLIENT))
     assert d.kind == "dispute.resolved" and d.view.outcome is not None
     assert (d.view.outcome.amount_to_client, d.view.outcome.resolution) == (12_000, Resolution.RECOMMENDATION)
     assert d.view.recommendation is not None and set(d.view.recommendation.accepted_by) == {Role.CLIENT, Role.EXPERT}
-    assert told(d)["client-1"].startswith("The dispute is resolved: both parties accepted the mediation recommendation.")
+    assert told(d)["client-1"].startswith(
+        "The dispute is resolved: both parties accepted the mediation recommendation."
+    )
 
 
 @pytest.mark.rules("D3")
 def test_d3_a_rejected_recommendation_tells_the_other_side_and_the_operators():
     case = Case().negotiating()
-    refused(Refusal.CONFLICT, rules.reject_recommendation, case.view, PartyCommand(actor=CLIENT), case.ctx(), "has not posted")
+    refused(
+        Refusal.CONFLICT,
+        rules.reject_recommendation,
+        case.view,
+        PartyCommand(actor=CLIENT),
+        case.ctx(),
+        "has not posted",
+    )
     case.do(rules.recommend, Recommend(actor=OPERATOR, amount_to_client=12_000))
     d = case.do(rules.reject_recommendation, PartyCommand(actor=CLIENT))
     assert d.kind == "dispute.recommendation_rejected" and d.data == {}
@@ -331,7 +408,14 @@ def test_d3_a_rejected_recommendation_tells_the_other_side_and_the_operators():
         "expert-1": "The client rejected the mediation recommendation.",
         OPERATORS: "The client rejected the recommendation in dispute d1.",
     }
-    refused(Refusal.CONFLICT, rules.accept_recommendation, case.view, PartyCommand(actor=CLIENT), case.ctx(), "already answered")
+    refused(
+        Refusal.CONFLICT,
+        rules.accept_recommendation,
+        case.view,
+        PartyCommand(actor=CLIENT),
+        case.ctx(),
+        "already answered",
+    )
     # A new recommendation replaces the old one and every answer to it.
     case.do(rules.recommend, Recommend(actor=OPERATOR, amount_to_client=13_000))
     assert case.view.recommendation is not None and case.view.recommendation.rejected_by == []
@@ -347,11 +431,15 @@ def test_d4_the_first_fee_opens_stage_3_waiting_on_the_other_side():
     d = case.do(rules.pay_fee, PartyCommand(actor=EXPERT))
     v = d.view
     assert (d.kind, d.data, d.actor) == ("dispute.fee_paid", {"fee": FEE // 2}, EXPERT)
-    assert moved(d) == {f"{WF}:fee:expert": (accounts.WORLD_CARD, accounts.PLATFORM_ARBITRATION, FEE // 2, "arbitration_fee")}
+    assert moved(d) == {
+        f"{WF}:fee:expert": (accounts.WORLD_CARD, accounts.PLATFORM_ARBITRATION, FEE // 2, "arbitration_fee")
+    }
     assert (v.status, v.stage, v.waiting_on) == (DisputeStatus.ARBITRATION_FEE, 3, "client")
     assert v.deadline_at == case.now + case.policy.fee_payment_window
     assert v.deadline_action == DisputeDeadlineAction.EXPERT_WINS
-    assert [(f.by, f.amount, f.transfer_id, f.paid_at) for f in v.fees] == [(Role.EXPERT, FEE // 2, f"{WF}:fee:expert", case.now)]
+    assert [(f.by, f.amount, f.transfer_id, f.paid_at) for f in v.fees] == [
+        (Role.EXPERT, FEE // 2, f"{WF}:fee:expert", case.now)
+    ]
     by = when(v.deadline_at)
     assert told(d) == {
         "client-1": f"The expert paid the arbitration fee. Pay yours (USD 7.50) by {by} or the expert gets USD 300.00. "
@@ -369,7 +457,12 @@ def test_d4_the_second_fee_takes_the_case_to_the_operators():
     v = d.view
     assert d.kind == "dispute.arbitration_started"
     assert list(moved(d)) == [f"{WF}:fee:expert"]
-    assert (v.status, v.stage, v.waiting_on, v.deadline_action) == (DisputeStatus.ARBITRATION, 4, "operator", "remind_operators")
+    assert (v.status, v.stage, v.waiting_on, v.deadline_action) == (
+        DisputeStatus.ARBITRATION,
+        4,
+        "operator",
+        "remind_operators",
+    )
     assert v.deadline_at == case.now + case.policy.verdict_due
     both = "Both arbitration fees are paid; the dispute team will issue a final, binding verdict."
     assert told(d) == {
@@ -398,7 +491,9 @@ def test_d4_evidence_is_taken_until_arbitration():
     assert [(e.by, e.text) for e in d.view.evidence] == [(Role.EXPERT, "the brief, page 2")]
     assert told(d) == {"client-1": "The expert submitted evidence in the dispute."}
     case.do(rules.pay_fee, PartyCommand(actor=EXPERT))
-    err = refused(Refusal.CONFLICT, rules.submit_evidence, case.view, SubmitEvidence(actor=CLIENT, text="more"), case.ctx())
+    err = refused(
+        Refusal.CONFLICT, rules.submit_evidence, case.view, SubmitEvidence(actor=CLIENT, text="more"), case.ctx()
+    )
     assert err.message == "cannot submit evidence: the dispute is arbitration"
 
 
@@ -411,10 +506,19 @@ def test_d5_a_verdict_under_split_fees_keeps_both_halves():
     case.now = case.view.deadline_at + timedelta(days=30)  # type: ignore[operator]  # no cut-off for a verdict
     d = case.do(rules.verdict, Verdict(actor=OPERATOR, amount_to_client=20_000, note="partly delivered"))
     assert d.view.outcome is not None
-    assert (d.view.outcome.resolution, d.view.outcome.winner, d.view.outcome.decided_at) == (Resolution.VERDICT, Role.CLIENT, case.now)
+    assert (d.view.outcome.resolution, d.view.outcome.winner, d.view.outcome.decided_at) == (
+        Resolution.VERDICT,
+        Role.CLIENT,
+        case.now,
+    )
     assert d.data["note"] == "partly delivered" and d.data["fees_refunded"] == []
     assert moved(d) == {
-        f"{WF}:fee:{role}:kept": (accounts.PLATFORM_ARBITRATION, accounts.PLATFORM_FEES, FEE // 2, "arbitration_fee_kept")
+        f"{WF}:fee:{role}:kept": (
+            accounts.PLATFORM_ARBITRATION,
+            accounts.PLATFORM_FEES,
+            FEE // 2,
+            "arbitration_fee_kept",
+        )
         for role in ("client", "expert")
     }
     assert not any(f.refunded for f in d.view.fees)
@@ -437,12 +541,19 @@ def test_d6_a_freelancer_verdict_refunds_the_winner_s_fee(amount_to_client, refu
         if role in refunded:
             expected[f"{paid}:refund"] = (accounts.PLATFORM_ARBITRATION, wallet[role], FEE, "arbitration_fee_refund")
         else:
-            expected[f"{paid}:kept"] = (accounts.PLATFORM_ARBITRATION, accounts.PLATFORM_FEES, FEE, "arbitration_fee_kept")
+            expected[f"{paid}:kept"] = (
+                accounts.PLATFORM_ARBITRATION,
+                accounts.PLATFORM_FEES,
+                FEE,
+                "arbitration_fee_kept",
+            )
     assert moved(d) == expected
     assert d.data["fees_refunded"] == sorted(refunded)
     assert {f.by.value for f in d.view.fees if f.refunded} == refunded
     for role, user in (("client", "client-1"), ("expert", "expert-1")):
-        assert told(d)[user].endswith("Your arbitration fee of USD 15.00 is refunded to your balance.") == (role in refunded)
+        assert told(d)[user].endswith("Your arbitration fee of USD 15.00 is refunded to your balance.") == (
+            role in refunded
+        )
 
 
 @pytest.mark.rules("D6")
@@ -496,7 +607,11 @@ def test_d2_silence_at_stage_1_gives_the_claimant_everything(claimant, to_client
     d = case.at_deadline()
     assert d is not None and d.kind == "dispute.resolved" and d.actor is None and d.transfers == []
     assert d.view.outcome is not None
-    assert (d.view.outcome.amount_to_client, d.view.outcome.resolution, d.view.outcome.winner) == (to_client, Resolution.DEFAULT, claimant)
+    assert (d.view.outcome.amount_to_client, d.view.outcome.resolution, d.view.outcome.winner) == (
+        to_client,
+        Resolution.DEFAULT,
+        claimant,
+    )
     respondent = rules.other(claimant)
     split = notices.split(to_client, AMOUNT, "USD")
     text = f"The dispute is resolved: the {respondent} did not answer in time. {split}."
@@ -508,7 +623,11 @@ def test_d3_the_claim_lapses_when_nobody_pays_the_fee():
     case = Case().negotiating()
     d = case.at_deadline(timedelta(hours=5))  # a worker that was down decides the same
     assert d is not None and d.view.outcome is not None
-    assert (d.view.outcome.amount_to_client, d.view.outcome.winner, d.view.outcome.resolution) == (0, Role.EXPERT, Resolution.DEFAULT)
+    assert (d.view.outcome.amount_to_client, d.view.outcome.winner, d.view.outcome.resolution) == (
+        0,
+        Role.EXPERT,
+        Resolution.DEFAULT,
+    )
     assert d.view.outcome.decided_at == case.now
     assert told(d)["client-1"] == (
         "The dispute is resolved: nobody paid the arbitration fee; the claim lapsed. USD 0.00 to the client, USD 300.00 to the expert."
@@ -524,7 +643,12 @@ def test_d4_the_side_that_does_not_pay_the_fee_loses_and_the_payer_is_refunded(p
     assert d is not None and d.view.outcome is not None
     assert (d.view.outcome.amount_to_client, d.view.outcome.winner) == (0, Role.EXPERT)
     assert moved(d) == {
-        f"{WF}:fee:expert:refund": (accounts.PLATFORM_ARBITRATION, accounts.expert_available("expert-1"), fee, "arbitration_fee_refund")
+        f"{WF}:fee:expert:refund": (
+            accounts.PLATFORM_ARBITRATION,
+            accounts.expert_available("expert-1"),
+            fee,
+            "arbitration_fee_refund",
+        )
     }
     assert d.data["fees_refunded"] == ["expert"]
     assert told(d)["expert-1"] == (

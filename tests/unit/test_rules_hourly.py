@@ -1,4 +1,5 @@
 """A billing week's rules (H1–H7, P1) as pure decisions: no Temporal, no database, no clock."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -59,8 +60,12 @@ def ctx(now: datetime, step: int = 5, on_hold: bool = False) -> WeekContext:
     return WeekContext(now=now, policy=POLICY, workflow_id=WF, step=step, on_hold=on_hold)
 
 
-def entry(id: str, hours_in: float, minutes: int, kind: EntryKind = EntryKind.TRACKED, disputed: bool = False) -> TimeEntry:
-    return TimeEntry(id=id, started_at=CAL.starts_at + timedelta(hours=hours_in), minutes=minutes, kind=kind, disputed=disputed)
+def entry(
+    id: str, hours_in: float, minutes: int, kind: EntryKind = EntryKind.TRACKED, disputed: bool = False
+) -> TimeEntry:
+    return TimeEntry(
+        id=id, started_at=CAL.starts_at + timedelta(hours=hours_in), minutes=minutes, kind=kind, disputed=disputed
+    )
 
 
 def logged(*entries: TimeEntry, **update) -> HourlyWeekView:
@@ -116,7 +121,9 @@ def test_a_week_opens_with_the_calendars_instants():
 
 @pytest.mark.rules("H1")
 def test_the_expert_logs_an_entry_of_the_week():
-    cmd = LogTime(actor=EXPERT, started_at=CAL.starts_at + timedelta(hours=9), minutes=90, kind=EntryKind.TRACKED, memo="cad")
+    cmd = LogTime(
+        actor=EXPERT, started_at=CAL.starts_at + timedelta(hours=9), minutes=90, kind=EntryKind.TRACKED, memo="cad"
+    )
     d = rules.log_time(week(), cmd, ctx(MIDWEEK), f"{CAL.week}-abc")
     assert [(e.id, e.minutes, e.memo) for e in d.view.entries] == [(f"{CAL.week}-abc", 90, "cad")]
     assert (d.kind, d.actor, d.data) == ("week.time_logged", EXPERT, {"entry_id": f"{CAL.week}-abc", "minutes": 90})
@@ -139,20 +146,34 @@ def test_bad_spans_are_refused():
     at = ctx(MIDWEEK)
     start = CAL.starts_at + timedelta(hours=20)
     assert refused(Refusal.INVALID, rules.check_span, v, start, 0, None, at) == "an entry lasts at least one minute"
-    assert refused(Refusal.INVALID, rules.check_span, v, start, 7 * 24 * 60 + 1, None, at) == "an entry cannot be longer than the week"
-    assert refused(Refusal.INVALID, rules.check_span, v, MIDWEEK - timedelta(minutes=5), 6, None, at) == "time cannot be logged in the future"
-    assert refused(Refusal.CONFLICT, rules.check_span, v, CAL.starts_at + timedelta(hours=10), 30, None, at) == "the entry overlaps entry a"
+    assert (
+        refused(Refusal.INVALID, rules.check_span, v, start, 7 * 24 * 60 + 1, None, at)
+        == "an entry cannot be longer than the week"
+    )
+    assert (
+        refused(Refusal.INVALID, rules.check_span, v, MIDWEEK - timedelta(minutes=5), 6, None, at)
+        == "time cannot be logged in the future"
+    )
+    assert (
+        refused(Refusal.CONFLICT, rules.check_span, v, CAL.starts_at + timedelta(hours=10), 30, None, at)
+        == "the entry overlaps entry a"
+    )
     message = refused(Refusal.CONFLICT, rules.check_span, v, start, 481, None, at)
     assert message == "the contract's weekly limit is 10 hours; this entry would make 10.02"
     rules.check_span(v, start, 480, None, at)  # exactly the limit
     ended = v.model_copy(update={"contract_ended_at": start + timedelta(minutes=30)})
-    assert refused(Refusal.CONFLICT, rules.check_span, ended, start, 31, None, at) == "the contract ended before this time"
+    assert (
+        refused(Refusal.CONFLICT, rules.check_span, ended, start, 31, None, at) == "the contract ended before this time"
+    )
 
 
 @pytest.mark.rules("H1", "H3", "H7")
 def test_only_the_expert_edits_while_the_contract_runs_until_monday_1200():
     v = week()
-    assert refused(Refusal.FORBIDDEN, rules.check_editable, v, CLIENT, ctx(MIDWEEK)) == "only the contract's expert logs and edits time"
+    assert (
+        refused(Refusal.FORBIDDEN, rules.check_editable, v, CLIENT, ctx(MIDWEEK))
+        == "only the contract's expert logs and edits time"
+    )
     other = Actor(user_id="expert-2", role=Role.EXPERT)
     refused(Refusal.FORBIDDEN, rules.check_editable, v, other, ctx(MIDWEEK))
     message = refused(Refusal.CONFLICT, rules.check_editable, v, EXPERT, ctx(MIDWEEK, on_hold=True))
@@ -177,16 +198,26 @@ def test_the_expert_edits_an_entry_and_the_invoice_follows():
     monday_1159 = ctx(CAL.expert_review_ends_at - timedelta(minutes=1))
     # The edited entry neither overlaps itself nor counts twice against the limit.
     assert rules.edit_time(v, EditTime(actor=EXPERT, entry_id="a", minutes=180), monday_1159).view.minutes == 240
-    refused(Refusal.CONFLICT, rules.edit_time, v, EditTime(actor=EXPERT, entry_id="a", minutes=181), monday_1159)  # limit
+    refused(
+        Refusal.CONFLICT, rules.edit_time, v, EditTime(actor=EXPERT, entry_id="a", minutes=181), monday_1159
+    )  # limit
     d = rules.edit_time(v, EditTime(actor=EXPERT, entry_id="a", minutes=150, memo="call"), monday_1159)
     assert [(e.id, e.minutes, e.memo) for e in d.view.entries] == [("a", 150, "call"), ("b", 60, None)]
     assert (d.kind, d.data, d.view.invoice_amount) == ("week.time_edited", {"entry_id": "a", "minutes": 150}, 21_000)
-    moved = rules.edit_time(v, EditTime(actor=EXPERT, entry_id="b", started_at=CAL.starts_at + timedelta(days=1)), monday_1159)
+    moved = rules.edit_time(
+        v, EditTime(actor=EXPERT, entry_id="b", started_at=CAL.starts_at + timedelta(days=1)), monday_1159
+    )
     assert moved.view.entry("b").started_at == CAL.starts_at + timedelta(days=1) and moved.view.entry("b").minutes == 60
     assert rules.check_edit(v, EditTime(actor=EXPERT, entry_id="b"), monday_1159).id == "b"
     message = refused(Refusal.NOT_FOUND, rules.check_edit, v, EditTime(actor=EXPERT, entry_id="zz"), monday_1159)
     assert message == f"no time entry zz in week {CAL.week}"
-    refused(Refusal.CONFLICT, rules.edit_time, v, EditTime(actor=EXPERT, entry_id="a", minutes=10), ctx(CAL.expert_review_ends_at))
+    refused(
+        Refusal.CONFLICT,
+        rules.edit_time,
+        v,
+        EditTime(actor=EXPERT, entry_id="a", minutes=10),
+        ctx(CAL.expert_review_ends_at),
+    )
 
 
 @pytest.mark.rules("H3")
@@ -229,7 +260,13 @@ def test_a_dispute_freezes_no_more_than_the_escrow_not_yet_frozen():
     v = paid_week(entry("a", 9, 60), entry("b", 11, 30), escrow=5_000)
     d, filing = rules.dispute_hours(v, DisputeHours(actor=CLIENT, entry_ids=["a"], reason="idle"), ctx(IN_REVIEW), "d1")
     assert filing.amount == 5_000
-    message = refused(Refusal.CONFLICT, rules.check_dispute, d.view, DisputeHours(actor=CLIENT, entry_ids=["b"], reason="x"), ctx(IN_REVIEW))
+    message = refused(
+        Refusal.CONFLICT,
+        rules.check_dispute,
+        d.view,
+        DisputeHours(actor=CLIENT, entry_ids=["b"], reason="x"),
+        ctx(IN_REVIEW),
+    )
     assert message == "this week's invoice is not paid into escrow; there is nothing to dispute"
 
 
@@ -240,7 +277,10 @@ def test_disputes_the_week_refuses():
     def cmd(*ids: str, actor: Actor = CLIENT, reason: str = "idle") -> DisputeHours:
         return DisputeHours.model_construct(actor=actor, entry_ids=list(ids), reason=reason)
 
-    assert refused(Refusal.FORBIDDEN, rules.check_dispute, v, cmd("a", actor=EXPERT), ctx(IN_REVIEW)) == "only the contract's client disputes hours (H4)"
+    assert (
+        refused(Refusal.FORBIDDEN, rules.check_dispute, v, cmd("a", actor=EXPERT), ctx(IN_REVIEW))
+        == "only the contract's client disputes hours (H4)"
+    )
     for too_early_or_late in (CAL.expert_review_ends_at - timedelta(seconds=1), CAL.client_review_ends_at):
         message = refused(Refusal.CONFLICT, rules.check_dispute, v, cmd("a"), ctx(too_early_or_late))
         assert message == (
@@ -248,8 +288,14 @@ def test_disputes_the_week_refuses():
         )
     assert rules.check_dispute(v, cmd("a"), ctx(CAL.expert_review_ends_at))[0].id == "a"
     assert rules.check_dispute(v, cmd("a"), ctx(CAL.client_review_ends_at - timedelta(seconds=1)))[0].id == "a"
-    assert refused(Refusal.INVALID, rules.check_dispute, v, cmd("a", reason="  "), ctx(IN_REVIEW)) == "a dispute needs a reason"
-    assert refused(Refusal.INVALID, rules.check_dispute, v, cmd("a", "a"), ctx(IN_REVIEW)) == "name each disputed entry once"
+    assert (
+        refused(Refusal.INVALID, rules.check_dispute, v, cmd("a", reason="  "), ctx(IN_REVIEW))
+        == "a dispute needs a reason"
+    )
+    assert (
+        refused(Refusal.INVALID, rules.check_dispute, v, cmd("a", "a"), ctx(IN_REVIEW))
+        == "name each disputed entry once"
+    )
     refused(Refusal.INVALID, rules.check_dispute, v, cmd(), ctx(IN_REVIEW))
     refused(Refusal.NOT_FOUND, rules.check_dispute, v, cmd("zz"), ctx(IN_REVIEW))
     message = refused(Refusal.CONFLICT, rules.check_dispute, v, cmd("m"), ctx(IN_REVIEW))
@@ -265,7 +311,9 @@ def test_a_resolved_dispute_pays_its_split_and_settles_its_claim():
     v, _ = rules.dispute_hours(v, DisputeHours(actor=CLIENT, entry_ids=["a"], reason="idle"), ctx(IN_REVIEW), "d1")
     v = v.view
     at = CAL.client_review_ends_at + timedelta(days=2)
-    outcome = DisputeOutcome(amount_to_client=4_000, amount_to_expert=2_000, resolution=Resolution.OFFER, winner=Role.CLIENT, decided_at=at)
+    outcome = DisputeOutcome(
+        amount_to_client=4_000, amount_to_expert=2_000, resolution=Resolution.OFFER, winner=Role.CLIENT, decided_at=at
+    )
     d = rules.dispute_resolved(v, "d1", outcome, ctx(at, step=9))
     assert [(t.id, t.debit, t.credit, t.amount, t.kind) for t in d.transfers] == [
         (f"{WF}:refund:9", ESCROW, accounts.client_balance(CLIENT.user_id), 4_000, "refund"),
@@ -273,7 +321,13 @@ def test_a_resolved_dispute_pays_its_split_and_settles_its_claim():
     ]
     assert d.view.holds == [Hold(transfer_id=f"{WF}:release:9", amount=2_000, available_at=CAL.available_at)]
     assert [(c.status, c.closed_at, c.amount_to_client) for c in d.view.claims] == [(ClaimStatus.SETTLED, at, 4_000)]
-    assert (d.view.escrow, d.view.refunded, d.view.released, d.view.charged, d.view.frozen) == (3_000, 4_000, 2_000, 9_000, 0)
+    assert (d.view.escrow, d.view.refunded, d.view.released, d.view.charged, d.view.frozen) == (
+        3_000,
+        4_000,
+        2_000,
+        9_000,
+        0,
+    )
     assert (d.kind, d.data) == ("week.dispute_resolved", {"to_client": 4_000, "to_expert": 2_000})
 
 
@@ -284,16 +338,22 @@ def test_a_resolved_dispute_pays_its_split_and_settles_its_claim():
 def test_the_weeks_deadlines_follow_its_stage():
     v = logged(entry("a", 9, 60))
     assert rules.deadlines(v) == [(CAL.billed_at, "bill")]
-    assert rules.deadlines(v.model_copy(update={"status": WeekStatus.EXPERT_REVIEW})) == [(CAL.expert_review_ends_at, "finalise")]
+    assert rules.deadlines(v.model_copy(update={"status": WeekStatus.EXPERT_REVIEW})) == [
+        (CAL.expert_review_ends_at, "finalise")
+    ]
     retry_at = CAL.billed_at + timedelta(days=1)
-    failing = v.model_copy(update={"status": WeekStatus.CLIENT_REVIEW, "payment_status": PaymentStatus.FAILING, "next_charge_at": retry_at})
+    failing = v.model_copy(
+        update={"status": WeekStatus.CLIENT_REVIEW, "payment_status": PaymentStatus.FAILING, "next_charge_at": retry_at}
+    )
     assert rules.deadlines(failing) == [(CAL.client_review_ends_at, "hold"), (retry_at, "retry")]
     held = paid_week(entry("a", 9, 60), status=WeekStatus.HOLD)
     assert rules.deadlines(held) == [(CAL.client_review_ends_at, "pay")]
     hold = Hold(transfer_id="t", amount=6_000, available_at=CAL.available_at)
     paid_out = held.model_copy(update={"escrow": 0, "released": 6_000, "holds": [hold]})
     assert rules.deadlines(paid_out) == [(CAL.available_at, "settle"), (CAL.client_review_ends_at, "complete")]
-    done = paid_out.model_copy(update={"status": WeekStatus.COMPLETED, "holds": [hold.model_copy(update={"settled": True})]})
+    done = paid_out.model_copy(
+        update={"status": WeekStatus.COMPLETED, "holds": [hold.model_copy(update={"settled": True})]}
+    )
     assert rules.deadlines(done) == []
 
 
@@ -314,7 +374,13 @@ def test_h2_billed_on_the_monday_0000_after_the_week():
 
 @pytest.mark.rules("H3")
 def test_h3_true_up_charges_what_the_edits_added():
-    v = logged(entry("a", 9, 150), status=WeekStatus.EXPERT_REVIEW, charged=12_000, escrow=12_000, payment_status=PaymentStatus.PAID)
+    v = logged(
+        entry("a", 9, 150),
+        status=WeekStatus.EXPERT_REVIEW,
+        charged=12_000,
+        escrow=12_000,
+        payment_status=PaymentStatus.PAID,
+    )
     assert rules.true_up_charge(v) == 3_000
     assert rules.return_overcharge(v, ctx(CAL.expert_review_ends_at)) is None
     failing = v.model_copy(update={"payment_status": PaymentStatus.FAILING})
@@ -323,7 +389,13 @@ def test_h3_true_up_charges_what_the_edits_added():
 
 @pytest.mark.rules("H3")
 def test_h3_true_up_returns_what_the_edits_took_off():
-    v = logged(entry("a", 9, 150), status=WeekStatus.EXPERT_REVIEW, charged=18_000, escrow=18_000, payment_status=PaymentStatus.PAID)
+    v = logged(
+        entry("a", 9, 150),
+        status=WeekStatus.EXPERT_REVIEW,
+        charged=18_000,
+        escrow=18_000,
+        payment_status=PaymentStatus.PAID,
+    )
     assert rules.true_up_charge(v) == 0
     d = rules.return_overcharge(v, ctx(CAL.expert_review_ends_at, step=7))
     assert [(t.id, t.debit, t.credit, t.amount, t.kind) for t in d.transfers] == [
@@ -332,7 +404,12 @@ def test_h3_true_up_returns_what_the_edits_took_off():
     # The overcharge lowers what was charged; it is not a refund.
     assert (d.view.charged, d.view.escrow, d.view.refunded, d.view.holds) == (15_000, 15_000, 0, [])
     assert (d.kind, d.data) == ("week.overcharge_returned", {"to_client": 3_000, "to_expert": 0})
-    assert rules.return_overcharge(v.model_copy(update={"payment_status": PaymentStatus.FAILING}), ctx(CAL.expert_review_ends_at)) is None
+    assert (
+        rules.return_overcharge(
+            v.model_copy(update={"payment_status": PaymentStatus.FAILING}), ctx(CAL.expert_review_ends_at)
+        )
+        is None
+    )
 
 
 @pytest.mark.rules("H3", "H4")
@@ -358,13 +435,21 @@ def test_saturday_0000_the_money_enters_the_security_hold():
     v = paid_week(entry("a", 9, 60))
     assert rules.security_hold(v, ctx(CAL.client_review_ends_at - timedelta(seconds=1))) is None
     d = rules.security_hold(v, ctx(CAL.client_review_ends_at))
-    assert (d.view.status, d.view.deadline_at, d.view.deadline_action, d.kind) == (WeekStatus.HOLD, None, None, "week.security_hold")
+    assert (d.view.status, d.view.deadline_at, d.view.deadline_action, d.kind) == (
+        WeekStatus.HOLD,
+        None,
+        None,
+        "week.security_hold",
+    )
 
 
 @pytest.mark.rules("H6", "P1", "L5")
 def test_h6_the_expert_is_paid_into_a_hold_until_wednesday_0000():
     v = paid_week(entry("a", 9, 90), status=WeekStatus.HOLD)
-    assert rules.pay_expert(v.model_copy(update={"status": WeekStatus.CLIENT_REVIEW}), ctx(CAL.client_review_ends_at)) is None
+    assert (
+        rules.pay_expert(v.model_copy(update={"status": WeekStatus.CLIENT_REVIEW}), ctx(CAL.client_review_ends_at))
+        is None
+    )
     d = rules.pay_expert(v, ctx(CAL.client_review_ends_at, step=4))
     assert [(t.id, t.credit, t.amount, t.available_at) for t in d.transfers] == [
         (f"{WF}:release:4", accounts.expert_pending(EXPERT.user_id), 9_000, CAL.available_at)
@@ -375,7 +460,9 @@ def test_h6_the_expert_is_paid_into_a_hold_until_wednesday_0000():
     late = CAL.available_at + timedelta(days=2)
     assert rules.pay_expert(v, ctx(late)).view.holds[0].available_at == late
     # What a dispute holds stays in escrow.
-    disputed = v.model_copy(update={"claims": [Claim(id="d1", kind=ClaimKind.DISPUTE, amount=3_000, opened_at=IN_REVIEW)]})
+    disputed = v.model_copy(
+        update={"claims": [Claim(id="d1", kind=ClaimKind.DISPUTE, amount=3_000, opened_at=IN_REVIEW)]}
+    )
     assert rules.pay_expert(disputed, ctx(CAL.client_review_ends_at)).view.escrow == 3_000
     assert rules.pay_expert(disputed.model_copy(update={"escrow": 3_000}), ctx(CAL.client_review_ends_at)) is None
 
@@ -389,7 +476,10 @@ def test_holds_become_available_at_their_instant():
     d = rules.settle(v, ctx(CAL.available_at))
     assert [(t.id, t.amount, t.settles, t.kind) for t in d.transfers] == [("t1:settle", 6_000, "t1", "hold_release")]
     assert [h.settled for h in d.view.holds] == [True, False]
-    assert (d.kind, messages(d.notices)) == ("week.funds_available", {EXPERT.user_id: f"USD 60.00 of week {CAL.week} is available."})
+    assert (d.kind, messages(d.notices)) == (
+        "week.funds_available",
+        {EXPERT.user_id: f"USD 60.00 of week {CAL.week} is available."},
+    )
 
 
 @pytest.mark.rules("H6", "H7")
@@ -401,7 +491,10 @@ def test_the_week_completes_once_paid_out_and_finishes_once_settled():
     assert (d.view.status, d.kind) == (WeekStatus.COMPLETED, "week.completed")
     assert not rules.finished(d.view)  # its hold is not settled yet
     assert rules.finished(d.view.model_copy(update={"holds": [hold.model_copy(update={"settled": True})]}))
-    assert rules.complete(v.model_copy(update={"payment_status": PaymentStatus.FAILING}), ctx(CAL.client_review_ends_at)) is None
+    assert (
+        rules.complete(v.model_copy(update={"payment_status": PaymentStatus.FAILING}), ctx(CAL.client_review_ends_at))
+        is None
+    )
     assert rules.complete(v.model_copy(update={"escrow": 1}), ctx(CAL.client_review_ends_at)) is None
     open_claim = Claim(id="d1", kind=ClaimKind.DISPUTE, amount=0, opened_at=IN_REVIEW)
     assert not rules.finished(d.view.model_copy(update={"holds": [], "claims": [open_claim]}))
@@ -420,7 +513,9 @@ def test_the_week_completes_once_paid_out_and_finishes_once_settled():
 
 
 def request(amount: int, number: int = 1) -> ChargeRequest:
-    return ChargeRequest(key=f"{WF}:charge:{number}", customer_id=CLIENT.user_id, payment_method="card", amount=amount, currency="USD")
+    return ChargeRequest(
+        key=f"{WF}:charge:{number}", customer_id=CLIENT.user_id, payment_method="card", amount=amount, currency="USD"
+    )
 
 
 @pytest.mark.rules("H2")
@@ -439,7 +534,12 @@ def test_h2_a_charge_that_succeeds_pays_into_the_weeks_escrow():
     assert [(t.id, t.debit, t.credit, t.amount, t.kind) for t in d.transfers] == [
         (f"{WF}:charge:1", accounts.WORLD_CARD, ESCROW, 6_000, "hourly_charge")
     ]
-    assert (d.view.charged, d.view.escrow, d.view.payment_status, d.kind) == (6_000, 6_000, PaymentStatus.PAID, "week.charged")
+    assert (d.view.charged, d.view.escrow, d.view.payment_status, d.kind) == (
+        6_000,
+        6_000,
+        PaymentStatus.PAID,
+        "week.charged",
+    )
     assert messages(d.notices) == {CLIENT.user_id: f"You were charged USD 60.00 for week {CAL.week}."}
 
 
@@ -455,7 +555,10 @@ def test_h7_a_declined_charge_is_retried_in_a_day_and_puts_the_contract_on_hold(
         retry_at,
         False,
     )
-    assert d.transfers == [] and (d.kind, d.data) == ("week.charge_failed", {"amount": 6_000, "message": "card declined"})
+    assert d.transfers == [] and (d.kind, d.data) == (
+        "week.charge_failed",
+        {"amount": 6_000, "message": "card declined"},
+    )
     assert messages(d.notices) == {
         CLIENT.user_id: f"Charging USD 60.00 for week {CAL.week} failed (card declined). Your account is suspended and the "
         "contract on hold until it is paid; we try again on Tue 2030-03-12 00:00:00 UTC.",
@@ -486,7 +589,12 @@ def test_h7_after_n_failed_charges_an_operator_reviews_the_invoice_once():
     # The card that finally works: the charge recovers and the review is over.
     ok = ChargeResult(outcome=ChargeOutcome.SUCCEEDED, reference="r")
     recovered = rules.charged(fourth.view, request(6_000, 5), ok, ctx(now))
-    assert (recovered.kind, recovered.view.payment_status, recovered.view.next_charge_at, recovered.view.invoice_review) == (
+    assert (
+        recovered.kind,
+        recovered.view.payment_status,
+        recovered.view.next_charge_at,
+        recovered.view.invoice_review,
+    ) == (
         "week.charge_recovered",
         PaymentStatus.PAID,
         None,
@@ -499,7 +607,11 @@ def test_h7_after_n_failed_charges_an_operator_reviews_the_invoice_once():
 def test_h7_an_unreachable_gateway_is_a_failed_charge_and_a_new_card_is_tried_at_once():
     r = request(6_000, 3)
     result = rules.unreachable(r)
-    assert (result.outcome, result.reference, result.message) == (ChargeOutcome.DECLINED, r.key, "payment provider unreachable")
+    assert (result.outcome, result.reference, result.message) == (
+        ChargeOutcome.DECLINED,
+        r.key,
+        "payment provider unreachable",
+    )
     v = logged(entry("a", 9, 60), status=WeekStatus.EXPERT_REVIEW)
     failing = rules.charged(v, r, result, ctx(CAL.billed_at)).view
     now = CAL.billed_at + timedelta(hours=3)

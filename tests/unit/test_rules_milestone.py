@@ -1,4 +1,5 @@
 """The milestone's pure decisions (escrow.rules.milestone): no Temporal, no database."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -84,7 +85,12 @@ def submitted(at: datetime = NOW, policy: Policy = CADCROWD, **update: object) -
 
 def final(amount: int, at: datetime, n: int = 1) -> Invoice:
     return Invoice(
-        id=f"{WF}:invoice:final:{n}", milestone_id="m1", kind=InvoiceKind.FINAL, amount=amount, currency="USD", issued_at=at
+        id=f"{WF}:invoice:final:{n}",
+        milestone_id="m1",
+        kind=InvoiceKind.FINAL,
+        amount=amount,
+        currency="USD",
+        issued_at=at,
     )
 
 
@@ -127,10 +133,16 @@ def test_initial_view_a_clients_milestone_is_agreed_an_experts_is_proposed():
 def test_accept_and_decline_answer_the_other_partys_proposal():
     proposal = rules.initial_view(milestone_input(Role.EXPERT))
     decision = rules.accept(proposal, PartyCommand(actor=CLIENT), ctx())
-    assert (decision.view.status, decision.kind, decision.actor) == (MilestoneStatus.AGREED, "milestone.accepted", CLIENT)
+    assert (decision.view.status, decision.kind, decision.actor) == (
+        MilestoneStatus.AGREED,
+        "milestone.accepted",
+        CLIENT,
+    )
     decision = rules.decline(proposal, PartyCommand(actor=CLIENT), ctx())
     assert (decision.view.status, decision.kind) == (MilestoneStatus.DECLINED, "milestone.declined")
-    assert refused("Forbidden", rules.accept, proposal, PartyCommand(actor=EXPERT), ctx()) == "only the client may do this"
+    assert (
+        refused("Forbidden", rules.accept, proposal, PartyCommand(actor=EXPERT), ctx()) == "only the client may do this"
+    )
     refused("Forbidden", rules.decline, proposal, PartyCommand(actor=STRANGER), ctx())
     msg = refused("Conflict", rules.accept, milestone(proposed_by=Role.CLIENT), PartyCommand(actor=EXPERT), ctx())
     assert msg == "milestone is agreed, not a proposal"
@@ -158,14 +170,22 @@ def test_fund_credits_the_escrow_from_the_card_once_authenticated():
         50_000,
         "fund",
     )
-    assert (decision.view.status, decision.view.escrow, decision.view.funded) == (MilestoneStatus.IN_PROGRESS, 50_000, 50_000)
+    assert (decision.view.status, decision.view.escrow, decision.view.funded) == (
+        MilestoneStatus.IN_PROGRESS,
+        50_000,
+        50_000,
+    )
     assert decision.kind == "milestone.funded"
 
 
 @pytest.mark.rules("M2")
 def test_fund_waits_for_card_authentication():
     pending = rules.fund(milestone(), Fund(actor=CLIENT, card_authenticated=False), ctx())
-    assert (pending.view.status, pending.kind, pending.transfers) == (MilestoneStatus.FUNDING_PENDING, "milestone.funding_pending", [])
+    assert (pending.view.status, pending.kind, pending.transfers) == (
+        MilestoneStatus.FUNDING_PENDING,
+        "milestone.funding_pending",
+        [],
+    )
     decision = rules.authenticate_funding(pending.view, PartyCommand(actor=CLIENT), ctx())
     assert [t.id for t in decision.transfers] == [f"{WF}:fund"]
     assert decision.view.status == MilestoneStatus.IN_PROGRESS
@@ -249,7 +269,12 @@ def test_release_of_part_holds_it_and_invoices_it():
     assert (v.status, v.escrow, v.released) == (MilestoneStatus.PARTIALLY_RELEASED, 30_000, 20_000)
     assert [(h.transfer_id, h.amount, h.available_at) for h in v.holds] == [(f"{WF}:release:1", 20_000, available)]
     (invoice,) = decision.invoices
-    assert (invoice.id, invoice.kind, invoice.amount, invoice.clears_at) == (f"{WF}:invoice:final:1", InvoiceKind.FINAL, 20_000, available)
+    assert (invoice.id, invoice.kind, invoice.amount, invoice.clears_at) == (
+        f"{WF}:invoice:final:1",
+        InvoiceKind.FINAL,
+        20_000,
+        available,
+    )
     assert messages(decision.notices) == {
         "bob": "USD 200.00 for 'Drawings' was released to you; available on 2026-03-07 09:00 UTC.",
         "alice": "USD 200.00 for 'Drawings' was released to the expert.",
@@ -265,11 +290,19 @@ def test_release_of_part_holds_it_and_invoices_it():
 def test_release_refusals():
     frozen = funded(claims=[claim(kind=ClaimKind.DISPUTE, amount=20_000)])
     msg = refused("Conflict", rules.release, frozen, Release(actor=CLIENT, amount=30_001), ctx())
-    assert msg == "cannot release USD 300.01: escrow holds USD 300.00 that can move (USD 200.00 is frozen by an open refund request or dispute)"
+    assert (
+        msg
+        == "cannot release USD 300.01: escrow holds USD 300.00 that can move (USD 200.00 is frozen by an open refund request or dispute)"
+    )
     assert rules.check_release(frozen, Release(actor=CLIENT, amount=30_000), ctx()) == 30_000
     pending = milestone(status=MilestoneStatus.FUNDING_PENDING)
-    assert "not authenticated yet" in refused("Conflict", rules.release, pending, Release(actor=CLIENT, amount=1), ctx())
-    assert refused("Conflict", rules.release, milestone(), Release(actor=CLIENT, amount=1), ctx()) == "nothing to release: milestone is agreed"
+    assert "not authenticated yet" in refused(
+        "Conflict", rules.release, pending, Release(actor=CLIENT, amount=1), ctx()
+    )
+    assert (
+        refused("Conflict", rules.release, milestone(), Release(actor=CLIENT, amount=1), ctx())
+        == "nothing to release: milestone is agreed"
+    )
     refused("Forbidden", rules.release, funded(), Release(actor=EXPERT, amount=1), ctx())
 
 
@@ -277,7 +310,11 @@ def test_release_refusals():
 def test_paid_out_to_the_client_by_step_or_by_the_claim_it_settles():
     decision = rules.paid_out(funded(), ctx(step=9), 50_000, 0, EXPERT, "milestone.refunded_on_close")
     (transfer,) = decision.transfers
-    assert (transfer.id, transfer.credit, transfer.kind) == (f"{WF}:refund:9", accounts.client_balance("alice"), "refund")
+    assert (transfer.id, transfer.credit, transfer.kind) == (
+        f"{WF}:refund:9",
+        accounts.client_balance("alice"),
+        "refund",
+    )
     assert (decision.view.status, decision.view.refunded, decision.invoices) == (MilestoneStatus.COMPLETED, 50_000, [])
     assert messages(decision.notices) == {"alice": "USD 500.00 of 'Drawings' was refunded to your balance."}
     v = funded(claims=[claim("d1", ClaimKind.DISPUTE, 50_000)])
@@ -296,7 +333,11 @@ def test_auto_release_at_the_deadline_skips_frozen_money():
     assert decision is not None and decision.kind == "milestone.auto_released" and decision.actor is None
     assert [(t.id, t.amount) for t in decision.transfers] == [(f"{WF}:release:1", 40_000)]
     # Money still frozen: the review stays open until the claim lets it go.
-    assert (decision.view.status, decision.view.escrow, decision.view.deadline_at) == (MilestoneStatus.SUBMITTED, 10_000, v.deadline_at)
+    assert (decision.view.status, decision.view.escrow, decision.view.deadline_at) == (
+        MilestoneStatus.SUBMITTED,
+        10_000,
+        v.deadline_at,
+    )
     assert rules.auto_release(decision.view, ctx(NOW + timedelta(days=15))) is None
     assert rules.auto_release(funded(), ctx(NOW + timedelta(days=30))) is None
 
@@ -308,9 +349,15 @@ def test_auto_release_at_the_deadline_skips_frozen_money():
 def test_check_refund_of_escrow():
     v = funded()
     assert rules.check_refund(v, RequestRefund(actor=CLIENT, amount=50_000), ctx()) == (RefundPhase.ESCROW, False)
-    assert refused("Conflict", rules.check_refund, v, RequestRefund(actor=CLIENT, amount=50_001), ctx()) == "escrow holds USD 500.00 that a refund can take"
+    assert (
+        refused("Conflict", rules.check_refund, v, RequestRefund(actor=CLIENT, amount=50_001), ctx())
+        == "escrow holds USD 500.00 that a refund can take"
+    )
     refused("Forbidden", rules.check_refund, v, RequestRefund(actor=EXPERT, amount=1), ctx())
-    assert refused("Conflict", rules.check_refund, milestone(), RequestRefund(actor=CLIENT, amount=1), ctx()) == "nothing to refund: milestone is agreed"
+    assert (
+        refused("Conflict", rules.check_refund, milestone(), RequestRefund(actor=CLIENT, amount=1), ctx())
+        == "nothing to refund: milestone is agreed"
+    )
     waiting = funded(claims=[claim()])
     msg = refused("Conflict", rules.check_refund, waiting, RequestRefund(actor=CLIENT, amount=1), ctx())
     assert msg == "a refund request on this milestone is already waiting for an answer"
@@ -333,11 +380,18 @@ def test_check_refund_of_released_money(age, answer):
     v = released()
     command = RequestRefund(actor=CLIENT, amount=5_000)
     if answer is None:
-        assert refused("Conflict", rules.check_refund, v, command, ctx(NOW + age)) == "refunds end 365 days after the invoice is paid (M10)"
+        assert (
+            refused("Conflict", rules.check_refund, v, command, ctx(NOW + age))
+            == "refunds end 365 days after the invoice is paid (M10)"
+        )
     else:
         assert rules.check_refund(v, command, ctx(NOW + age)) == answer
-    held = v.model_copy(update={"claims": [claim("r0", amount=40_000, after_release=True, status=ClaimStatus.DECLINED)]})
-    msg = refused("Conflict", rules.check_refund, held, RequestRefund(actor=CLIENT, amount=10_001), ctx(NOW + timedelta(days=6)))
+    held = v.model_copy(
+        update={"claims": [claim("r0", amount=40_000, after_release=True, status=ClaimStatus.DECLINED)]}
+    )
+    msg = refused(
+        "Conflict", rules.check_refund, held, RequestRefund(actor=CLIENT, amount=10_001), ctx(NOW + timedelta(days=6))
+    )
     assert msg == "at most USD 100.00 of the released money can be refunded"
 
 
@@ -345,14 +399,28 @@ def test_check_refund_of_released_money(age, answer):
 def test_refund_requested_answers_the_same_request_the_child_starts_with():
     v = submitted()
     request = rules.refund_input(v, "r1", 20_000, "late", RefundPhase.ESCROW, False, ctx())
-    assert (request.invoice_id, request.requested_at, request.milestone_id, request.policy) == (f"{WF}:invoice:3", NOW, "m1", CADCROWD)
+    assert (request.invoice_id, request.requested_at, request.milestone_id, request.policy) == (
+        f"{WF}:invoice:3",
+        NOW,
+        "m1",
+        CADCROWD,
+    )
     opened = refund_rules.opened(request)
     assert (opened.id, opened.status, opened.deadline_at) == ("r1", RefundStatus.PENDING, NOW + timedelta(days=7))
     decision = rules.refund_requested(v, CLIENT, request, ctx())
     (new,) = decision.view.claims
-    assert (new.id, new.kind, new.amount, new.after_release, new.opened_at) == ("r1", ClaimKind.REFUND, 20_000, False, NOW)
+    assert (new.id, new.kind, new.amount, new.after_release, new.opened_at) == (
+        "r1",
+        ClaimKind.REFUND,
+        20_000,
+        False,
+        NOW,
+    )
     assert decision.view.frozen == 20_000
-    assert (decision.kind, decision.data) == ("milestone.refund_requested", {"refund_id": "r1", "amount": 20_000, "phase": "escrow"})
+    assert (decision.kind, decision.data) == (
+        "milestone.refund_requested",
+        {"refund_id": "r1", "amount": 20_000, "phase": "escrow"},
+    )
     after = rules.refund_input(released(), "r2", 5_000, None, RefundPhase.AFTER_RELEASE, True, ctx())
     assert rules.refund_requested(released(), CLIENT, after, ctx()).view.claims[0].after_release
 
@@ -383,7 +451,11 @@ def test_refund_decided_approved_on_released_money_claws_it_back():
         (f"{WF}:release:1:rehold", "rehold", 30_000),
         (f"{WF}:refund:r1", "refund_after_release", 20_000),
     ]
-    assert (decision.view.released, decision.view.refunded, decision.view.claims[0].status) == (30_000, 20_000, ClaimStatus.SETTLED)
+    assert (decision.view.released, decision.view.refunded, decision.view.claims[0].status) == (
+        30_000,
+        20_000,
+        ClaimStatus.SETTLED,
+    )
     unpaid = rules.refund_unpaid(v, "r1", ctx())
     assert (unpaid.kind, unpaid.transfers, unpaid.view.claims[0].status, unpaid.view.released) == (
         "milestone.refund_unpaid",
@@ -411,7 +483,11 @@ def test_refund_decided_declined_may_be_escalated_for_a_while():
     decision = rules.refund_decided(after, "r1", declined, ctx())
     assert decision.view.claims[0].escalate_until == NOW + timedelta(days=3)
     gone = rules.refund_decided(after, "r1", declined, ctx(NOW + timedelta(days=3)))
-    assert (gone.kind, gone.data, gone.view.claims[0].status) == ("milestone.refund_declined", {"claims": ["r1"]}, ClaimStatus.CLOSED)
+    assert (gone.kind, gone.data, gone.view.claims[0].status) == (
+        "milestone.refund_declined",
+        {"claims": ["r1"]},
+        ClaimStatus.CLOSED,
+    )
 
 
 @pytest.mark.rules("R4")
@@ -421,7 +497,12 @@ def test_close_lapsed_frees_what_a_declined_refund_froze():
     decision = rules.close_lapsed(v, ctx(NOW + timedelta(days=7)))
     assert decision is not None
     c = decision.view.claims[0]
-    assert (c.status, c.escalate_until, c.closed_at, decision.view.frozen) == (ClaimStatus.CLOSED, None, NOW + timedelta(days=7), 0)
+    assert (c.status, c.escalate_until, c.closed_at, decision.view.frozen) == (
+        ClaimStatus.CLOSED,
+        None,
+        NOW + timedelta(days=7),
+        0,
+    )
     assert (decision.kind, decision.data) == ("milestone.refund_not_escalated", {"claims": ["r1"]})
 
 
@@ -431,24 +512,45 @@ def test_close_lapsed_frees_what_a_declined_refund_froze():
 @pytest.mark.rules("D1")
 def test_check_dispute_of_escrow_and_of_released_money():
     assert rules.check_dispute(funded(), OpenDispute(actor=EXPERT, amount=50_000, reason="x"), ctx()) is False
-    msg = refused("Conflict", rules.check_dispute, funded(), OpenDispute(actor=CLIENT, amount=50_001, reason="x"), ctx())
+    msg = refused(
+        "Conflict", rules.check_dispute, funded(), OpenDispute(actor=CLIENT, amount=50_001, reason="x"), ctx()
+    )
     assert msg == "only USD 500.00 of the escrow is unreleased and not already in dispute (D1)"
-    assert refused("Conflict", rules.check_dispute, milestone(), OpenDispute(actor=CLIENT, amount=1, reason="x"), ctx()) == "nothing to dispute: milestone is agreed"
+    assert (
+        refused("Conflict", rules.check_dispute, milestone(), OpenDispute(actor=CLIENT, amount=1, reason="x"), ctx())
+        == "nothing to dispute: milestone is agreed"
+    )
     refused("Forbidden", rules.check_dispute, funded(), OpenDispute(actor=STRANGER, amount=1, reason="x"), ctx())
     # M10: released money, by the client, within 30 days.
-    assert rules.check_dispute(released(), OpenDispute(actor=CLIENT, amount=10_000, reason="x"), ctx(NOW + timedelta(days=29))) is True
+    assert (
+        rules.check_dispute(
+            released(), OpenDispute(actor=CLIENT, amount=10_000, reason="x"), ctx(NOW + timedelta(days=29))
+        )
+        is True
+    )
     msg = refused("Conflict", rules.check_dispute, released(), OpenDispute(actor=EXPERT, amount=1, reason="x"), ctx())
     assert msg == "nothing in escrow is free to dispute (D1)"
-    msg = refused("Conflict", rules.check_dispute, released(), OpenDispute(actor=CLIENT, amount=1, reason="x"), ctx(NOW + timedelta(days=30)))
+    msg = refused(
+        "Conflict",
+        rules.check_dispute,
+        released(),
+        OpenDispute(actor=CLIENT, amount=1, reason="x"),
+        ctx(NOW + timedelta(days=30)),
+    )
     assert msg == "a dispute on released money is possible only 30 days after payment (M10)"
 
 
 @pytest.mark.rules("M10")
 def test_check_dispute_after_release_counts_what_claims_hold():
-    v = released().model_copy(update={"claims": [claim("r1", amount=20_000, after_release=True, status=ClaimStatus.DECLINED)]})
+    v = released().model_copy(
+        update={"claims": [claim("r1", amount=20_000, after_release=True, status=ClaimStatus.DECLINED)]}
+    )
     rules.check_dispute_after_release(v, 30_000, ctx())
     msg = refused("Conflict", rules.check_dispute_after_release, v, 30_001, ctx())
-    assert msg == "at most USD 300.00 of the released money can be disputed: the rest was refunded or is claimed by an open refund request"
+    assert (
+        msg
+        == "at most USD 300.00 of the released money can be disputed: the rest was refunded or is claimed by an open refund request"
+    )
     # The escalated request hands its own hold to the dispute.
     rules.check_dispute_after_release(v, 50_000, ctx(), v.claims[0])
 
@@ -458,12 +560,19 @@ def test_check_escalate():
     declined = claim("r1", status=ClaimStatus.DECLINED, escalate_until=NOW + timedelta(days=7))
     v = funded(claims=[declined])
     assert rules.check_escalate(v, EscalateRefund(actor=CLIENT, refund_id="r1"), ctx()) == declined
-    assert refused("NotFound", rules.check_escalate, v, EscalateRefund(actor=CLIENT, refund_id="nope"), ctx()) == "no such refund request on this milestone"
+    assert (
+        refused("NotFound", rules.check_escalate, v, EscalateRefund(actor=CLIENT, refund_id="nope"), ctx())
+        == "no such refund request on this milestone"
+    )
     refused("Forbidden", rules.check_escalate, v, EscalateRefund(actor=EXPERT, refund_id="r1"), ctx())
-    msg = refused("Conflict", rules.check_escalate, v, EscalateRefund(actor=CLIENT, refund_id="r1"), ctx(NOW + timedelta(days=7)))
+    msg = refused(
+        "Conflict", rules.check_escalate, v, EscalateRefund(actor=CLIENT, refund_id="r1"), ctx(NOW + timedelta(days=7))
+    )
     assert msg == "the time to escalate this refund request has passed"
     opened = funded(claims=[claim("r1")])
-    assert "escalate once it is declined" in refused("Conflict", rules.check_escalate, opened, EscalateRefund(actor=CLIENT, refund_id="r1"), ctx())
+    assert "escalate once it is declined" in refused(
+        "Conflict", rules.check_escalate, opened, EscalateRefund(actor=CLIENT, refund_id="r1"), ctx()
+    )
     closed = funded(claims=[claim("r1", status=ClaimStatus.CLOSED)])
     msg = refused("Conflict", rules.check_escalate, closed, EscalateRefund(actor=CLIENT, refund_id="r1"), ctx())
     assert msg == "only a declined refund request can be escalated; this one is closed"
@@ -502,7 +611,9 @@ def test_dispute_opened_on_released_money_brings_it_back_into_escrow():
 @pytest.mark.rules("D1")
 def test_dispute_resolved_pays_the_split():
     v = funded(claims=[claim("d1", ClaimKind.DISPUTE, 10_000)], escrow=10_000, released=40_000)
-    outcome = DisputeOutcome(amount_to_client=4_000, amount_to_expert=6_000, resolution=Resolution.OFFER, winner=Role.EXPERT, decided_at=NOW)
+    outcome = DisputeOutcome(
+        amount_to_client=4_000, amount_to_expert=6_000, resolution=Resolution.OFFER, winner=Role.EXPERT, decided_at=NOW
+    )
     decision = rules.dispute_resolved(v, "d1", outcome, ctx())
     assert [(t.id, t.amount) for t in decision.transfers] == [(f"{WF}:refund:d1", 4_000), (f"{WF}:release:1", 6_000)]
     assert (decision.kind, decision.view.status, decision.view.claims[0].amount_to_client) == (
@@ -518,7 +629,10 @@ def test_dispute_resolved_pays_the_split():
 @pytest.mark.rules("C1")
 def test_close():
     cancelled = rules.close(milestone(), CloseMilestone(actor=CLIENT, remainder=Remainder.REFUND), ctx())
-    assert cancelled is not None and (cancelled.view.status, cancelled.kind) == (MilestoneStatus.CANCELLED, "milestone.cancelled")
+    assert cancelled is not None and (cancelled.view.status, cancelled.kind) == (
+        MilestoneStatus.CANCELLED,
+        "milestone.cancelled",
+    )
     assert rules.refund_on_close(milestone(), CloseMilestone(actor=CLIENT, remainder=Remainder.REFUND)) == 0
     release = rules.close(funded(), CloseMilestone(actor=CLIENT, remainder=Remainder.RELEASE), ctx(step=4))
     assert release is not None and release.kind == "milestone.released_on_close"
@@ -544,7 +658,12 @@ def test_summary_tells_the_contract_whether_the_money_is_settled():
     assert rules.summary(funded()).settled is False
     done = rules.summary(released(), finished=True)
     assert (done.settled, done.finished, done.released, done.escrow) == (True, True, 50_000, 0)
-    assert rules.summary(released().model_copy(update={"escrow": 10_000, "claims": [claim("d1", ClaimKind.DISPUTE)]})).settled is False
+    assert (
+        rules.summary(
+            released().model_copy(update={"escrow": 10_000, "claims": [claim("d1", ClaimKind.DISPUTE)]})
+        ).settled
+        is False
+    )
 
 
 # ------------------------------------------------------------------ deadlines
@@ -557,7 +676,14 @@ def test_elance_marks_overdue_then_reminds():
     assert v.deadline_at == deadline
     at = {timer: sorted(t for t, kind in rules.timers(v, ELANCE, set()) if kind == timer) for timer in Timer}
     assert at[Timer.AUTO_RELEASE] == [deadline]
-    assert at[Timer.REMIND] == sorted([NOW + timedelta(days=15), deadline - timedelta(days=7), deadline - timedelta(days=3), deadline - timedelta(days=1)])
+    assert at[Timer.REMIND] == sorted(
+        [
+            NOW + timedelta(days=15),
+            deadline - timedelta(days=7),
+            deadline - timedelta(days=3),
+            deadline - timedelta(days=1),
+        ]
+    )
     assert rules.remind(v, ctx(NOW + timedelta(days=14), policy=ELANCE), set()) is None
 
     overdue = rules.remind(v, ctx(NOW + timedelta(days=15), policy=ELANCE), set())
@@ -571,7 +697,11 @@ def test_elance_marks_overdue_then_reminds():
     assert rules.reminders_due(v, seven, set()) == {timedelta(days=7)}
     reminder = rules.remind(v, seven, set())
     assert reminder is not None and reminder.kind == "milestone.reminder" and reminder.view == v
-    assert text(reminder, "alice") == text(reminder, "bob") == "Reminder: 'Drawings' auto-releases on 2026-04-01 09:00 UTC."
+    assert (
+        text(reminder, "alice")
+        == text(reminder, "bob")
+        == "Reminder: 'Drawings' auto-releases on 2026-04-01 09:00 UTC."
+    )
     assert rules.remind(v, seven, {timedelta(days=7)}) is None
     assert [t for t, kind in rules.timers(v, ELANCE, {timedelta(days=7)}) if kind == Timer.REMIND] == [
         deadline - timedelta(days=3),
@@ -595,7 +725,10 @@ def test_overdue_and_reminder_due_together_send_the_reminder():
 @pytest.mark.rules("M9", "L5")
 def test_settle_holds_when_they_end():
     v = released(hold_settled=False)
-    assert rules.timers(v, CADCROWD, set()) == [(NOW + timedelta(days=5), Timer.SETTLE), (NOW + timedelta(days=365), Timer.END)]
+    assert rules.timers(v, CADCROWD, set()) == [
+        (NOW + timedelta(days=5), Timer.SETTLE),
+        (NOW + timedelta(days=365), Timer.END),
+    ]
     assert rules.settle_holds(v, ctx(NOW + timedelta(days=4))) is None
     decision = rules.settle_holds(v, ctx(NOW + timedelta(days=5)))
     assert decision is not None
@@ -606,7 +739,11 @@ def test_settle_holds_when_they_end():
         accounts.expert_available("bob"),
         f"{WF}:release:1",
     )
-    assert (decision.kind, decision.data, decision.view.holds[0].settled) == ("milestone.hold_released", {"amount": 50_000}, True)
+    assert (decision.kind, decision.data, decision.view.holds[0].settled) == (
+        "milestone.hold_released",
+        {"amount": 50_000},
+        True,
+    )
 
 
 @pytest.mark.rules("R4", "M4")

@@ -1,5 +1,6 @@
 """Alembic environment: migrates the database named by DATABASE_URL, or by the
 connection a caller hands over in `config.attributes["connection"]` (tests, the stack)."""
+
 from __future__ import annotations
 
 from alembic import context
