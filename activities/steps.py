@@ -27,11 +27,12 @@ from escrow.db.models import (
     Invoice,
     Milestone,
     OutboxMessage,
+    ViewRow,
 )
 from escrow.db.models import TimeEntry as TimeEntryRow
 from escrow.errors import Refusal, refuse
 from escrow.models import Claim as ClaimModel
-from escrow.models import HourlyWeekView, Step
+from escrow.models import ContractView, HourlyWeekView, MilestoneView, Step
 
 # The database refused the data itself (a NUL, a value too long, text it can't encode)
 # or the ledger refused the transfer's terms: the same step fails the same way forever.
@@ -54,21 +55,40 @@ def _upsert_newer(session: Session, table: type, row: dict) -> bool:
     return bool(result.rowcount)
 
 
-def _write_week(session: Session, view: HourlyWeekView, version: int, at: datetime) -> None:
+def _write_view(
+    session: Session,
+    table: type[ViewRow],
+    view: ContractView | MilestoneView | HourlyWeekView,
+    step: Step,
+    **columns: object,
+) -> bool:
+    """The view into its read-model row: the columns every view row has, and the
+    table's own `columns`. True if written (no newer step wrote it first)."""
     row = {
         "id": view.id,
-        "contract_id": view.contract_id,
         "client_id": view.client_id,
         "expert_id": view.expert_id,
-        "week": view.week,
-        "status": view.status.value,
-        "escrow": view.escrow,
         "currency": view.currency,
         "view": view.model_dump(mode="json"),
-        "version": version,
-        "updated_at": at,
+        "version": step.version,
+        "updated_at": step.at,
+        **columns,
     }
-    if not _upsert_newer(session, HourlyWeek, row):
+    return _upsert_newer(session, table, row)
+
+
+def _write_week(session: Session, view: HourlyWeekView, step: Step) -> None:
+    written = _write_view(
+        session,
+        HourlyWeek,
+        view,
+        step,
+        contract_id=view.contract_id,
+        week=view.week,
+        status=view.status.value,
+        escrow=view.escrow,
+    )
+    if not written:
         return
     # H1: the journal follows the week's entries; a deleted entry stays, marked.
     for entry in view.entries:
@@ -83,7 +103,7 @@ def _write_week(session: Session, view: HourlyWeekView, version: int, at: dateti
             "memo": entry.memo,
             "evidence": entry.evidence,
             "deleted": False,
-            "updated_at": at,
+            "updated_at": step.at,
         }
         statement = insert_for(session, TimeEntryRow).values(values)
         session.execute(statement.on_conflict_do_update(index_elements=["id"], set_=values))
@@ -94,7 +114,7 @@ def _write_week(session: Session, view: HourlyWeekView, version: int, at: dateti
             TimeEntryRow.week == view.week,
             TimeEntryRow.id.not_in([e.id for e in view.entries]),
         )
-        .values(deleted=True, updated_at=at)
+        .values(deleted=True, updated_at=step.at)
     )
 
 
@@ -119,39 +139,18 @@ def write_step(session: Session, step: Step) -> None:
         ledger.post(session, transfer, step.at)
     if step.contract is not None:
         view = step.contract
-        _upsert_newer(
-            session,
-            Contract,
-            {
-                "id": view.id,
-                "client_id": view.client_id,
-                "expert_id": view.expert_id,
-                "type": view.type.value,
-                "status": view.status.value,
-                "currency": view.currency,
-                "view": view.model_dump(mode="json"),
-                "version": step.version,
-                "updated_at": step.at,
-            },
-        )
+        _write_view(session, Contract, view, step, type=view.type.value, status=view.status.value)
     if step.milestone is not None:
         view = step.milestone
-        _upsert_newer(
+        _write_view(
             session,
             Milestone,
-            {
-                "id": view.id,
-                "contract_id": view.contract_id,
-                "client_id": view.client_id,
-                "expert_id": view.expert_id,
-                "status": view.status.value,
-                "amount": view.amount,
-                "escrow": view.escrow,
-                "currency": view.currency,
-                "view": view.model_dump(mode="json"),
-                "version": step.version,
-                "updated_at": step.at,
-            },
+            view,
+            step,
+            contract_id=view.contract_id,
+            status=view.status.value,
+            amount=view.amount,
+            escrow=view.escrow,
         )
         owner = {
             "owner_workflow_id": ids.milestone(view.id),
@@ -163,7 +162,7 @@ def write_step(session: Session, step: Step) -> None:
         }
         _write_claims(session, view.claims, owner, step.version, step.at)
     if step.week is not None:
-        _write_week(session, step.week, step.version, step.at)
+        _write_week(session, step.week, step)
         week = step.week
         owner = {
             "owner_workflow_id": week.id,

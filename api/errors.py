@@ -17,7 +17,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from api.middleware import HttpMiddleware
 
 PROBLEM_JSON = "application/problem+json"
 # Seconds a client should wait before retrying an answer that says "unavailable".
@@ -114,19 +116,13 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(problem)
 
 
-class AnswerErrors:
+class AnswerErrors(HttpMiddleware):
     """The last resort, outside every route: whatever escaped is answered here and
     not re-raised. Starlette's ServerErrorMiddleware re-raises after its 500, and
     uvicorn then closes the keep-alive connection, so a client's next request on it
     fails too. One log line per failure; a traceback only for a bug."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:

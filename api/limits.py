@@ -4,9 +4,10 @@ contract's answer for invalid input)."""
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from api.errors import Problem, not_found, problem_response
+from api.middleware import HttpMiddleware
 
 # The largest valid body, a time entry with its evidence (escrow.inputs.EVIDENCE_MAX
 # characters of compact JSON) and a memo, fits with room for a client's formatting.
@@ -27,14 +28,8 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
-class RequestLimits:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class RequestLimits(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A NUL can't be part of any id, and no database would store it.
         if "\x00" in scope["path"]:
             await problem_response(not_found("no such path"))(scope, receive, send)

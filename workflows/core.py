@@ -28,11 +28,12 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
-    from escrow.models import Step
+    from escrow import ids
+    from escrow.models import DisputeInput, DisputeOutcome, DisputeView, Step
     from escrow.models.ledger import AuditEvent, Notification
     from escrow.notices import messages
     from escrow.policy import Policy
-    from escrow.rules import Context, Decision
+    from escrow.rules import Context, Decision, dispute
     from workflows import steps
 
 V = TypeVar("V", bound=BaseModel)
@@ -81,6 +82,20 @@ class Entity(Generic[V]):
 
     async def written(self) -> None:
         """After each step is adopted (a milestone tells its contract)."""
+
+    async def ended(self) -> None:
+        """After the last command has answered, as the run returns."""
+
+    # ------------------------------------------------------------------ life
+
+    async def live(self, opening: Decision[V] | None, finished: Callable[[], bool]) -> None:
+        """The body of every `run`: write the opening step, keep the deadlines until
+        `finished`, and let every command in flight answer before the run returns (an
+        update still running when it does would be lost to its caller)."""
+        await self.write(opening)
+        await self.keep_deadlines(finished)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self.ended()
 
     # ------------------------------------------------------------------ steps
 
@@ -148,6 +163,21 @@ class Entity(Generic[V]):
         """When a child decides, act on its outcome in turn with every other command."""
         self._watchers.append(steps.watch(handle, self._turns.lock, on_done))
 
+    async def start_dispute(
+        self, filing: DisputeInput, summary: str, resolved: Callable[[V, str, DisputeOutcome, Context], Decision[V]]
+    ) -> DisputeView:
+        """Run the dispute as its own workflow; the escrow's owner pays its outcome, in
+        turn, through `resolved`. Answers the dispute as it is filed."""
+        handle = await workflow.start_child_workflow(
+            "DisputeWorkflow",
+            filing,
+            id=ids.dispute(filing.dispute_id),
+            result_type=DisputeOutcome,
+            static_summary=summary,
+        )
+        self.watch(handle, lambda outcome: self.write(resolved(self._view, filing.dispute_id, outcome, self.context())))
+        return dispute.filed(filing)
+
     # ------------------------------------------------------------------ deadlines
 
     async def keep_deadlines(self, finished: Callable[[], bool]) -> None:
@@ -184,6 +214,34 @@ class Entity(Generic[V]):
                 await deadline.action()
                 if self._changed:
                     return
+
+
+class Reporting(Entity[V]):
+    """An entity whose contract follows its money (a milestone, a billing week): after
+    each step, and once more as it ends, it signals `REPORT` to its contract with its
+    `summary`, whenever that changed since it last did."""
+
+    REPORT: str
+
+    def __init__(self, view: V, policy: Policy, step: int = 0) -> None:
+        super().__init__(view, policy, step)
+        self._reported: BaseModel | None = None
+
+    def summary(self, finished: bool) -> BaseModel:
+        raise NotImplementedError
+
+    async def written(self) -> None:
+        await self._report(finished=False)
+
+    async def ended(self) -> None:
+        await self._report(finished=True)
+
+    async def _report(self, finished: bool) -> None:
+        summary = self.summary(finished)
+        if summary == self._reported:
+            return
+        self._reported = summary
+        await steps.tell(ids.contract(self.view.contract_id), self.REPORT, summary)  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------- commands

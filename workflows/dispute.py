@@ -10,6 +10,7 @@ Temporal.
 from __future__ import annotations
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from escrow import search_attributes as sa
@@ -31,9 +32,7 @@ class DisputeWorkflow(Entity[DisputeView]):
     async def run(self, input: DisputeInput) -> DisputeOutcome:
         rules.check_input(input)
         self.publish()  # operators find the case at once, not after the first write
-        await self.write(rules.filing(self.view, self.context()))
-        await self.keep_deadlines(finished=lambda: self.view.outcome is not None)
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self.live(rules.filing(self.view, self.context()), finished=lambda: self.view.outcome is not None)
         assert self.view.outcome is not None
         return self.view.outcome
 
@@ -61,17 +60,10 @@ class DisputeWorkflow(Entity[DisputeView]):
             return []
         return [Deadline(v.deadline_at, self.decide(rules.deadline_passed))]
 
-    def search_attributes(self):  # type: ignore[no-untyped-def]
+    def search_attributes(self) -> list[SearchAttributeUpdate]:
         v = self.view
-        return [
-            sa.CONTRACT_ID.value_set(v.contract_id),
-            sa.CLIENT_ID.value_set(v.client_id),
-            sa.EXPERT_ID.value_set(v.expert_id),
-            sa.AMOUNT_CENTS.value_set(v.amount),
-            sa.ESCROW_STATE.value_set(f"dispute:{v.status}"),
-            sa.DISPUTE_STAGE.value_set(v.stage) if v.stage else sa.DISPUTE_STAGE.value_unset(),
-            sa.DEADLINE_AT.value_set(v.deadline_at) if v.deadline_at else sa.DEADLINE_AT.value_unset(),
-        ]
+        stage = sa.DISPUTE_STAGE.value_set(v.stage) if v.stage else sa.DISPUTE_STAGE.value_unset()
+        return [*sa.case(v, f"dispute:{v.status}", v.amount), stage]
 
     def details(self) -> str:
         return notices.details(self.view)

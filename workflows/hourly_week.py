@@ -13,13 +13,12 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from escrow import ids
     from escrow import search_attributes as sa
-    from escrow.models import AwaitClaim, DisputeOutcome, DisputeView
+    from escrow.models import AwaitClaim, DisputeView
     from escrow.models.hourly import (
         DisputeHours,
         EditTime,
@@ -33,32 +32,27 @@ with workflow.unsafe.imports_passed_through():
     from escrow.money import format_cents
     from escrow.notices.hourly import when
     from escrow.payments import ChargeResult
-    from escrow.rules import dispute
     from escrow.rules import hourly as rules
     from escrow.rules.hourly import WeekContext
     from workflows import steps
-    from workflows.core import Deadline, Entity, checked, command
+    from workflows.core import Deadline, Reporting, checked, command
 
 # A gateway that stays unreachable this long counts as one failed charge (H7).
 CHARGE_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=30))
 
 
 @workflow.defn
-class HourlyWeekWorkflow(Entity[HourlyWeekView]):
+class HourlyWeekWorkflow(Reporting[HourlyWeekView]):
     @workflow.init
     def __init__(self, input: HourlyWeekInput) -> None:
         super().__init__(rules.opened(input), input.policy)
         self._payment_method = input.payment_method
         self._on_hold = False
         self._charges = 0  # the week's charges so far: the next one's key is `{wf}:charge:{n + 1}`
-        self._reported: WeekSummary | None = None
 
     @workflow.run
     async def run(self, input: HourlyWeekInput) -> HourlyWeekView:
-        await self.write(rules.started(self.view, self.context()))
-        await self.keep_deadlines(finished=lambda: rules.finished(self.view))
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._report(finished=True)
+        await self.live(rules.started(self.view, self.context()), finished=lambda: rules.finished(self.view))
         return self.view
 
     def context(self) -> WeekContext:
@@ -122,19 +116,8 @@ class HourlyWeekWorkflow(Entity[HourlyWeekView]):
         dispute_id = workflow.uuid4().hex
         decision, filing = rules.dispute_hours(self.view, cmd, self.context(), dispute_id)
         await self.write(decision)
-        handle = await workflow.start_child_workflow(
-            "DisputeWorkflow",
-            filing,
-            id=ids.dispute(dispute_id),
-            result_type=DisputeOutcome,
-            static_summary=f"Dispute over {format_cents(filing.amount, filing.currency)} of hours in week {self.view.week}",
-        )
-
-        async def resolved(outcome: DisputeOutcome) -> None:
-            await self.write(rules.dispute_resolved(self.view, dispute_id, outcome, self.context()))
-
-        self.watch(handle, resolved)
-        return dispute.filed(filing)
+        summary = f"Dispute over {format_cents(filing.amount, filing.currency)} of hours in week {self.view.week}"
+        return await self.start_dispute(filing, summary, rules.dispute_resolved)
 
     # ---------------------------------------------------------------- the week's stages
 
@@ -192,26 +175,14 @@ class HourlyWeekWorkflow(Entity[HourlyWeekView]):
     def read_model(self, view: HourlyWeekView) -> dict:
         return {"week": view}
 
-    async def written(self) -> None:
-        await self._report()
+    # H7: a failing charge puts the contract on hold.
+    REPORT = "week_changed"
 
-    async def _report(self, finished: bool = False) -> None:
-        summary = rules.summary(self.view, finished)
-        if summary == self._reported:
-            return
-        self._reported = summary
-        await steps.tell(ids.contract(self.view.contract_id), "week_changed", summary)
+    def summary(self, finished: bool) -> WeekSummary:
+        return rules.summary(self.view, finished)
 
-    def search_attributes(self):  # type: ignore[no-untyped-def]
-        v = self.view
-        return [
-            sa.CONTRACT_ID.value_set(v.contract_id),
-            sa.CLIENT_ID.value_set(v.client_id),
-            sa.EXPERT_ID.value_set(v.expert_id),
-            sa.ESCROW_STATE.value_set(f"week:{v.status.value}"),
-            sa.AMOUNT_CENTS.value_set(v.invoice_amount),
-            sa.DEADLINE_AT.value_set(v.deadline_at) if v.deadline_at else sa.DEADLINE_AT.value_unset(),
-        ]
+    def search_attributes(self) -> list[SearchAttributeUpdate]:
+        return sa.case(self.view, f"week:{self.view.status.value}", self.view.invoice_amount)
 
     def details(self) -> str:
         v = self.view

@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -27,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
         AwaitClaim,
         Claim,
         CloseMilestone,
-        DisputeOutcome,
         DisputeView,
         EscalateRefund,
         MilestoneInput,
@@ -40,12 +40,11 @@ with workflow.unsafe.imports_passed_through():
         Submit,
     )
     from escrow.money import format_cents
-    from escrow.rules import dispute as dispute_rules
     from escrow.rules import milestone as rules
     from escrow.rules import refund as refund_rules
     from escrow.rules.milestone import Timer
     from workflows import steps
-    from workflows.core import Action, Deadline, Entity, checked, command
+    from workflows.core import Action, Deadline, Reporting, checked, command
     from workflows.refund import RefundRequestWorkflow
 
 
@@ -55,20 +54,18 @@ def _short(err: ActivityError) -> bool:
 
 
 @workflow.defn
-class MilestoneWorkflow(Entity[MilestoneView]):
+class MilestoneWorkflow(Reporting[MilestoneView]):
     @workflow.init
     def __init__(self, input: MilestoneInput) -> None:
         super().__init__(rules.initial_view(input), input.policy)
         # M5: which reminders of the current review window went out.
         self._reminded: set[timedelta] = set()
-        self._reported: MilestoneSummary | None = None
 
     @workflow.run
     async def run(self, input: MilestoneInput) -> MilestoneView:
-        await self.write(rules.created(self.view, self.context()))
-        await self.keep_deadlines(finished=lambda: rules.finished(self.view, self.context()))
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._report(finished=True)
+        await self.live(
+            rules.created(self.view, self.context()), finished=lambda: rules.finished(self.view, self.context())
+        )
         return self.view
 
     @workflow.query
@@ -164,17 +161,8 @@ class MilestoneWorkflow(Entity[MilestoneView]):
                     Refusal.CONFLICT, "the expert's pending and available balance cannot cover the disputed amount"
                 ) from err
             raise
-        handle = await workflow.start_child_workflow(
-            "DisputeWorkflow",
-            filing,
-            id=ids.dispute(dispute_id),
-            result_type=DisputeOutcome,
-            static_summary=f"Dispute over {format_cents(amount, filing.currency)} of milestone '{self.view.title}'",
-        )
-        self.watch(
-            handle, lambda outcome: self.write(rules.dispute_resolved(self.view, dispute_id, outcome, self.context()))
-        )
-        return dispute_rules.filed(filing)
+        summary = f"Dispute over {format_cents(amount, filing.currency)} of milestone '{self.view.title}'"
+        return await self.start_dispute(filing, summary, rules.dispute_resolved)
 
     # ---------------------------------------------------------------- C1 closing
 
@@ -213,27 +201,14 @@ class MilestoneWorkflow(Entity[MilestoneView]):
     def read_model(self, view: MilestoneView) -> dict[str, MilestoneView]:
         return {"milestone": view}
 
-    async def written(self) -> None:
-        await self._report()
+    # C1, C2: the contract closes once its milestones' money has all moved.
+    REPORT = "milestone_changed"
 
-    async def _report(self, finished: bool = False) -> None:
-        """Tell the contract when this milestone's money changed (C1, C2)."""
-        summary = rules.summary(self.view, finished)
-        if summary == self._reported:
-            return
-        self._reported = summary
-        await steps.tell(ids.contract(self.view.contract_id), "milestone_changed", summary)
+    def summary(self, finished: bool) -> MilestoneSummary:
+        return rules.summary(self.view, finished)
 
-    def search_attributes(self):  # type: ignore[no-untyped-def]
-        v = self.view
-        return [
-            sa.CONTRACT_ID.value_set(v.contract_id),
-            sa.CLIENT_ID.value_set(v.client_id),
-            sa.EXPERT_ID.value_set(v.expert_id),
-            sa.ESCROW_STATE.value_set(v.status.value),
-            sa.AMOUNT_CENTS.value_set(v.amount),
-            sa.DEADLINE_AT.value_set(v.deadline_at) if v.deadline_at else sa.DEADLINE_AT.value_unset(),
-        ]
+    def search_attributes(self) -> list[SearchAttributeUpdate]:
+        return sa.case(self.view, self.view.status.value, self.view.amount)
 
     def details(self) -> str:
         v = self.view

@@ -7,6 +7,7 @@ The rules are escrow.rules.refund; this module wires them to Temporal.
 from __future__ import annotations
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from escrow import search_attributes as sa
@@ -26,9 +27,7 @@ class RefundRequestWorkflow(Entity[RefundView]):
 
     @workflow.run
     async def run(self, input: RefundInput) -> RefundView:
-        await self.write(rules.asked(self.view, self.context()))
-        await self.keep_deadlines(finished=lambda: self.view.decided_at is not None)
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self.live(rules.asked(self.view, self.context()), finished=lambda: self.view.decided_at is not None)
         return self.view
 
     @workflow.query
@@ -44,16 +43,8 @@ class RefundRequestWorkflow(Entity[RefundView]):
             return []
         return [Deadline(v.deadline_at, self.decide(rules.lapse))]
 
-    def search_attributes(self):  # type: ignore[no-untyped-def]
-        v = self.view
-        return [
-            sa.CONTRACT_ID.value_set(v.contract_id),
-            sa.CLIENT_ID.value_set(v.client_id),
-            sa.EXPERT_ID.value_set(v.expert_id),
-            sa.ESCROW_STATE.value_set(f"refund:{v.status.value}"),
-            sa.AMOUNT_CENTS.value_set(v.amount),
-            sa.DEADLINE_AT.value_set(v.deadline_at) if v.deadline_at else sa.DEADLINE_AT.value_unset(),
-        ]
+    def search_attributes(self) -> list[SearchAttributeUpdate]:
+        return sa.case(self.view, f"refund:{self.view.status.value}", self.view.amount)
 
     def details(self) -> str:
         v = self.view

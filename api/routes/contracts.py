@@ -4,17 +4,18 @@ milestone, close it (C1, C2), change an hourly contract's card (H7)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 from uuid import uuid4
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Request
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api import workflow_calls
 from api.deps import ActorDep, ClientDep, SessionsDep, SettingsDep, visible
 from api.errors import Problem, forbidden
-from api.idempotency import IdempotentRoute, operation_id
-from api.openapi import PROBLEMS
+from api.idempotency import operation_id
+from api.routes import Caller, CallerDep, Id, resource_router, state_of
 from api.schemas import (
     CloseBody,
     ContractDetail,
@@ -22,29 +23,20 @@ from api.schemas import (
     NewMilestone,
     PaymentMethodBody,
 )
-from escrow.commands import Contract
+from escrow.commands import Contract, Update
 from escrow.db.views import milestone_views
-from escrow.inputs import Reference
-from escrow.models import (
-    AddMilestone,
-    CloseContract,
-    ContractInput,
-    ContractView,
-    MilestoneView,
-    Role,
-    SetPaymentMethod,
-)
+from escrow.models import ContractInput, ContractView, MilestoneView, Role
 from escrow.policy import preset
 
-router = APIRouter(tags=["contracts"], route_class=IdempotentRoute, responses=PROBLEMS)
-ContractPath = Annotated[Reference, Path()]
+R = TypeVar("R", bound=BaseModel)
+router = resource_router("contracts")
+VisibleContract = Annotated[
+    ContractView, visible("no contract {contract_id}", state_of(workflow_calls.contract), contract_id=Id)
+]
 
 
-async def _contract(client: ClientDep, sessions: SessionsDep, contract_id: str) -> ContractView:
-    return await workflow_calls.contract(client, contract_id).state()
-
-
-VisibleContract = Annotated[ContractView, visible("no contract {contract_id}", _contract, contract_id=ContractPath)]
+async def _command(caller: Caller, contract_id: str, update: Update[Any, R], **fields: Any) -> R:
+    return await caller.run(workflow_calls.contract(caller.client, contract_id), update, **fields)
 
 
 async def detail(client: ClientDep, sessions: SessionsDep, contract: ContractView) -> ContractDetail:
@@ -101,23 +93,13 @@ async def read_contract(contract: VisibleContract, client: ClientDep, sessions: 
     response_model=MilestoneView,
     summary="Add a milestone: agreed from the client, a proposal from the expert (M1, M8)",
 )
-async def add_milestone(
-    contract_id: ContractPath, body: NewMilestone, actor: ActorDep, client: ClientDep, request: Request
-) -> MilestoneView:
-    command = AddMilestone(actor=actor, **body.model_dump())
-    return await workflow_calls.contract(client, contract_id).run(
-        Contract.add_milestone, command, operation_id(request)
-    )
+async def add_milestone(contract_id: Id, body: NewMilestone, caller: CallerDep) -> MilestoneView:
+    return await _command(caller, contract_id, Contract.add_milestone, **body.model_dump())
 
 
 @router.post("/contracts/{contract_id}/close", response_model=ContractDetail, summary="Close the contract (C1, C2)")
 async def close_contract(
-    contract_id: ContractPath,
-    actor: ActorDep,
-    client: ClientDep,
-    sessions: SessionsDep,
-    request: Request,
-    body: CloseBody | None = None,
+    contract_id: Id, caller: CallerDep, sessions: SessionsDep, body: CloseBody | None = None
 ) -> ContractDetail:
     """Either party closes. Unfunded milestones are cancelled; unreleased escrow is
     released to the expert (`remainder: release`, the client only) or returned to the
@@ -125,9 +107,8 @@ async def close_contract(
     Open billing weeks bill what was logged and finish their review. The contract is
     `closing` until all its money has moved, then `closed`, flagged `zero_pay` when the
     expert got nothing (C2)."""
-    command = CloseContract(actor=actor, remainder=body.remainder if body else None)
-    view = await workflow_calls.contract(client, contract_id).run(Contract.close, command, operation_id(request))
-    return await detail(client, sessions, view)
+    view = await _command(caller, contract_id, Contract.close, remainder=body.remainder if body else None)
+    return await detail(caller.client, sessions, view)
 
 
 @router.post(
@@ -136,17 +117,9 @@ async def close_contract(
     summary="Set the hourly contract's card (H2, H7)",
 )
 async def set_payment_method(
-    contract_id: ContractPath,
-    body: PaymentMethodBody,
-    actor: ActorDep,
-    client: ClientDep,
-    sessions: SessionsDep,
-    request: Request,
+    contract_id: Id, body: PaymentMethodBody, caller: CallerDep, sessions: SessionsDep
 ) -> ContractDetail:
     """The client's card for the weekly charges. A week whose charge is failing tries the
     new card at once, and a successful charge lifts the hold (H7)."""
-    command = SetPaymentMethod(actor=actor, payment_method=body.payment_method)
-    view = await workflow_calls.contract(client, contract_id).run(
-        Contract.set_payment_method, command, operation_id(request)
-    )
-    return await detail(client, sessions, view)
+    view = await _command(caller, contract_id, Contract.set_payment_method, payment_method=body.payment_method)
+    return await detail(caller.client, sessions, view)

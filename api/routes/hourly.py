@@ -10,33 +10,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api import workflow_calls
-from api.deps import ActorDep, ClientDep, SessionsDep, visible
+from api.deps import ClientDep, SessionsDep, visible
 from api.errors import Problem, not_found
-from api.idempotency import IdempotentRoute, operation_id
-from api.openapi import PROBLEMS
+from api.routes import CallerDep, Id, resource_router
 from api.schemas import HoursDisputeBody, NewTimeEntry, TimeEntryChange, TimeEntryView
 from escrow.calendar import iso_week as week_of
 from escrow.calendar import week_start
 from escrow.commands import Week as W
 from escrow.db.models import TimeEntry as TimeEntryRow
-from escrow.inputs import Reference
-from escrow.models import (
-    DeleteTime,
-    DisputeHours,
-    DisputeView,
-    EditTime,
-    HourlyWeekView,
-    LogTime,
-    TimeEntry,
-)
+from escrow.models import DisputeView, HourlyWeekView, LogTime, TimeEntry
 
-router = APIRouter(tags=["hourly"], route_class=IdempotentRoute, responses=PROBLEMS)
-Id = Annotated[Reference, Path()]
+router = resource_router("hourly")
 Week = Annotated[str, Path(pattern=r"^\d{4}-W\d{2}$", description="an ISO week, e.g. 2026-W47")]
 
 
@@ -82,9 +71,7 @@ async def journal_entry(sessions: sessionmaker[Session], entry_id: str) -> tuple
     response_model=TimeEntryView,
     summary="Log time in the work journal (H1)",
 )
-async def log_time(
-    contract_id: Id, body: NewTimeEntry, actor: ActorDep, client: ClientDep, request: Request
-) -> TimeEntryView:
+async def log_time(contract_id: Id, body: NewTimeEntry, caller: CallerDep) -> TimeEntryView:
     """The expert logs work that has already happened: it lands in the billing week in
     which it started (Monday 00:00 to Sunday 23:59:59 UTC), while that week is open or in
     its expert review (until Monday 12:00, H3). `tracked` time may carry its activity
@@ -93,29 +80,27 @@ async def log_time(
     security, evidence or not; `manual` time is not (H5). A week that has not begun, or
     has closed, takes nothing (409)."""
     week = week_of(body.started_at)
-    command = LogTime(actor=actor, **body.model_dump())
-    entry = await workflow_calls.log_time(client, contract_id, week, command, operation_id(request))
+    command = LogTime(actor=caller.actor, **body.model_dump())
+    entry = await workflow_calls.log_time(caller.client, contract_id, week, command, caller.operation_id)
     return entry_view(contract_id, week, entry)
 
 
 @router.patch("/time-entries/{entry_id}", response_model=TimeEntryView, summary="Edit a time entry (H3)")
-async def edit_time(
-    entry_id: Id, body: TimeEntryChange, actor: ActorDep, client: ClientDep, sessions: SessionsDep
-) -> TimeEntryView:
+async def edit_time(entry_id: Id, body: TimeEntryChange, caller: CallerDep, sessions: SessionsDep) -> TimeEntryView:
     """The expert edits an entry until its week's expert review ends (Monday 12:00 UTC);
     the week's invoice follows. An entry stays in its week."""
     contract_id, week = await journal_entry(sessions, entry_id)
-    command = EditTime(actor=actor, entry_id=entry_id, **body.model_dump(exclude_unset=True))
-    entry = await workflow_calls.week(client, contract_id, week).run(W.edit_time, command, None)
+    handle = workflow_calls.week(caller.client, contract_id, week)
+    entry = await caller.run(handle, W.edit_time, entry_id=entry_id, **body.model_dump(exclude_unset=True))
     return entry_view(contract_id, week, entry)
 
 
 @router.delete("/time-entries/{entry_id}", response_model=HourlyWeekView, summary="Delete a time entry (H3)")
-async def delete_time(entry_id: Id, actor: ActorDep, client: ClientDep, sessions: SessionsDep) -> HourlyWeekView:
+async def delete_time(entry_id: Id, caller: CallerDep, sessions: SessionsDep) -> HourlyWeekView:
     """The expert deletes an entry until its week's expert review ends; answers the week."""
     contract_id, week = await journal_entry(sessions, entry_id)
-    command = DeleteTime(actor=actor, entry_id=entry_id)
-    return await workflow_calls.week(client, contract_id, week).run(W.delete_time, command, None)
+    handle = workflow_calls.week(caller.client, contract_id, week)
+    return await caller.run(handle, W.delete_time, entry_id=entry_id)
 
 
 @router.get(
@@ -137,13 +122,10 @@ async def read_week(week: VisibleWeek) -> HourlyWeekView:
     response_model=DisputeView,
     summary="Dispute tracked hours of a week (H4, H5, D8)",
 )
-async def dispute_hours(
-    contract_id: Id, iso_week: Week, body: HoursDisputeBody, actor: ActorDep, client: ClientDep, request: Request
-) -> DisputeView:
+async def dispute_hours(contract_id: Id, iso_week: Week, body: HoursDisputeBody, caller: CallerDep) -> DisputeView:
     """The client disputes tracked entries during the week's client review (Monday 12:00
     to Friday 23:59:59 UTC, H4); manual time is not covered (H5). Their value in the
     week's escrow is frozen and the dispute runs through the dispute workflow (D8).
     Answers the new dispute."""
-    command = DisputeHours(actor=actor, entry_ids=body.entry_ids, reason=body.reason)
-    handle = workflow_calls.week(client, contract_id, valid_week(iso_week))
-    return await handle.run(W.dispute_hours, command, operation_id(request))
+    handle = workflow_calls.week(caller.client, contract_id, valid_week(iso_week))
+    return await caller.run(handle, W.dispute_hours, entry_ids=body.entry_ids, reason=body.reason)

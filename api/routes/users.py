@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 
 from api.deps import ActorDep, SessionsDep
 from api.errors import forbidden
-from api.idempotency import IdempotentRoute
-from api.openapi import PROBLEMS
+from api.routes import resource_router
 from api.schemas import Balance
 from escrow.db.ledger import user_balance
 from escrow.inputs import UserId
 from escrow.models import Role
 
-router = APIRouter(tags=["users"], route_class=IdempotentRoute, responses=PROBLEMS)
+router = resource_router("users")
 UserPath = Annotated[UserId, Path()]
 
 

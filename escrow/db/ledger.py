@@ -52,6 +52,13 @@ def _ensure_accounts(session: Session, names: list[str], currency: str) -> None:
             raise LedgerError(f"account {name} holds {account_currency}, not {currency}")
 
 
+def _terms(spec: TransferSpec) -> dict[str, object]:
+    """What a transfer is, by its row's columns: a repeat post of its id must agree on
+    all of it (L2)."""
+    terms = spec.model_dump(exclude={"id", "debit", "credit"})
+    return {"debit_account": spec.debit, "credit_account": spec.credit, **terms}
+
+
 def post(session: Session, spec: TransferSpec, at: datetime) -> bool:
     """Post one transfer in the caller's transaction. True if posted now, False if this
     id was posted before (with the same content)."""
@@ -60,34 +67,17 @@ def post(session: Session, spec: TransferSpec, at: datetime) -> bool:
     if spec.debit == spec.credit:
         raise LedgerError(f"transfer {spec.id}: debit and credit are the same account")
     _ensure_accounts(session, [spec.debit, spec.credit], spec.currency)
+    terms = _terms(spec)
     inserted = session.execute(
         insert_for(session, Transfer)
-        .values(
-            id=spec.id,
-            debit_account=spec.debit,
-            credit_account=spec.credit,
-            amount=spec.amount,
-            currency=spec.currency,
-            kind=spec.kind,
-            available_at=spec.available_at,
-            settles=spec.settles,
-            posted_at=at,
-        )
+        .values(id=spec.id, posted_at=at, **terms)
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(Transfer.id)
     ).scalar_one_or_none()
     if inserted is None:
         before = session.get(Transfer, spec.id)
         assert before is not None
-        if (
-            before.debit_account,
-            before.credit_account,
-            before.amount,
-            before.currency,
-            before.kind,
-            before.settles,
-            before.available_at,
-        ) != (spec.debit, spec.credit, spec.amount, spec.currency, spec.kind, spec.settles, spec.available_at):
+        if {column: getattr(before, column) for column in terms} != terms:
             raise TransferConflict(f"transfer {spec.id} was posted before with other terms")
         return False
     # Lock rows in name order so two transfers between the same accounts cannot deadlock.

@@ -83,74 +83,68 @@ class Transfer(Base):
     posted_at: Mapped[datetime] = mapped_column(When)
 
 
-class Contract(Base):
-    __tablename__ = "contracts"
+class ReadModel:
+    """A row one workflow rewrites at each step, for the API to read without asking
+    Temporal: `version` is the number of the step that wrote it, so that an older step
+    never overwrites a newer one."""
 
     id: Mapped[str] = mapped_column(Id, primary_key=True)
     client_id: Mapped[str] = mapped_column(Id, index=True)
     expert_id: Mapped[str] = mapped_column(Id, index=True)
-    type: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(20))
-    currency: Mapped[str] = mapped_column(String(3))
-    view: Mapped[dict[str, Any]] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(When)
 
 
-class Milestone(Base):
+class ViewRow(ReadModel):
+    """A workflow's whole view, and the columns the API filters it by."""
+
+    currency: Mapped[str] = mapped_column(String(3))
+    view: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Contract(ViewRow, Base):
+    __tablename__ = "contracts"
+
+    type: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+
+
+class Milestone(ViewRow, Base):
     __tablename__ = "milestones"
 
-    id: Mapped[str] = mapped_column(Id, primary_key=True)
     contract_id: Mapped[str] = mapped_column(Id, index=True)
-    client_id: Mapped[str] = mapped_column(Id, index=True)
-    expert_id: Mapped[str] = mapped_column(Id, index=True)
     status: Mapped[str] = mapped_column(String(30))
     amount: Mapped[int] = mapped_column(BigInteger)
     escrow: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
-    view: Mapped[dict[str, Any]] = mapped_column(JSON)
-    version: Mapped[int] = mapped_column(Integer)
-    updated_at: Mapped[datetime] = mapped_column(When)
 
 
-class HourlyWeek(Base):
+class HourlyWeek(ViewRow, Base):
+    """`id` is the week's workflow id, `hourly-week:{contract_id}:{iso_week}`."""
+
     __tablename__ = "hourly_weeks"
 
-    # The week's workflow id, `hourly-week:{contract_id}:{iso_week}`.
-    id: Mapped[str] = mapped_column(Id, primary_key=True)
     contract_id: Mapped[str] = mapped_column(Id, index=True)
-    client_id: Mapped[str] = mapped_column(Id, index=True)
-    expert_id: Mapped[str] = mapped_column(Id, index=True)
     week: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(30))
     escrow: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
-    view: Mapped[dict[str, Any]] = mapped_column(JSON)
-    version: Mapped[int] = mapped_column(Integer)
-    updated_at: Mapped[datetime] = mapped_column(When)
 
 
-class Claim(Base):
+class Claim(ReadModel, Base):
     """A refund request or dispute on an escrow, as its owner (a milestone, a billing
     week) last wrote it: lets the API find a claim's owner and parties without asking
-    Temporal."""
+    Temporal. `id` is the request's or dispute's (its workflow is `refund:{id}`,
+    `dispute:{id}`)."""
 
     __tablename__ = "claims"
 
-    # The refund request's or dispute's id (its workflow is `refund:{id}`, `dispute:{id}`).
-    id: Mapped[str] = mapped_column(Id, primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
     owner_workflow_id: Mapped[str] = mapped_column(Id, index=True)
     # The owner: a milestone, or a billing week of an hourly contract.
     milestone_id: Mapped[str | None] = mapped_column(Id, index=True)
     week: Mapped[str | None] = mapped_column(String(8))
     contract_id: Mapped[str] = mapped_column(Id, index=True)
-    client_id: Mapped[str] = mapped_column(Id, index=True)
-    expert_id: Mapped[str] = mapped_column(Id, index=True)
     status: Mapped[str] = mapped_column(String(20))
     amount: Mapped[int] = mapped_column(BigInteger)
-    version: Mapped[int] = mapped_column(Integer)
-    updated_at: Mapped[datetime] = mapped_column(When)
 
 
 class TimeEntry(Base):

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict
 
 from escrow.inputs import UserId
 
+__all__ = ["Actor", "PartyCommand", "Role"]
+
 
 class Role(StrEnum):
     CLIENT = "client"

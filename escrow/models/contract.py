@@ -8,10 +8,20 @@ from enum import StrEnum
 from pydantic import BaseModel, Field, computed_field
 
 from escrow.inputs import Cents, Reference, Text, Title
-from escrow.models.common import Actor, Command
+from escrow.models.common import PartyCommand
 from escrow.models.hourly import WeekSummary
 from escrow.models.milestone import MilestoneSummary, Remainder
 from escrow.policy import Policy
+
+__all__ = [
+    "AddMilestone",
+    "CloseContract",
+    "ContractInput",
+    "ContractStatus",
+    "ContractType",
+    "ContractView",
+    "SetPaymentMethod",
+]
 
 
 class ContractType(StrEnum):
@@ -28,11 +38,10 @@ class ContractStatus(StrEnum):
     CLOSED = "closed"
 
 
-class CloseContract(Command):
+class CloseContract(PartyCommand):
     """C1: the client says what happens to unreleased escrow; an expert who closes
     always gives it back."""
 
-    actor: Actor
     remainder: Remainder | None = None
 
 
@@ -90,14 +99,12 @@ class ContractView(BaseModel):
         return [m.id for m in self.milestones]
 
 
-class AddMilestone(Command):
-    actor: Actor
+class AddMilestone(PartyCommand):
     title: Title
     amount: Cents
     due_date: date | None = None
     description: Text | None = None
 
 
-class SetPaymentMethod(Command):
-    actor: Actor
+class SetPaymentMethod(PartyCommand):
     payment_method: Reference

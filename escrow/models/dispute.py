@@ -15,6 +15,20 @@ from escrow.inputs import CentsToClient, Reference, RequiredText, Text
 from escrow.models.common import PartyCommand, Role
 from escrow.policy import Policy
 
+__all__ = [
+    "AcceptOffer",
+    "DisputeInput",
+    "DisputeOutcome",
+    "DisputeStatus",
+    "DisputeView",
+    "MakeOffer",
+    "Recommend",
+    "Resolution",
+    "Respond",
+    "SubmitEvidence",
+    "Verdict",
+]
+
 
 class DisputeStatus(StrEnum):
     FILED = "filed"  # stage 1, D2

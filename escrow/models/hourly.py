@@ -13,6 +13,20 @@ from escrow.models.common import PartyCommand
 from escrow.models.milestone import Claim, Hold
 from escrow.policy import Policy
 
+__all__ = [
+    "DeleteTime",
+    "DisputeHours",
+    "EditTime",
+    "EntryKind",
+    "HourlyWeekInput",
+    "HourlyWeekView",
+    "LogTime",
+    "PaymentStatus",
+    "TimeEntry",
+    "WeekStatus",
+    "WeekSummary",
+]
+
 
 class EntryKind(StrEnum):
     # H5: only tracked time is covered by billing security, the client may dispute it;
@@ -55,26 +69,25 @@ class PaymentStatus(StrEnum):
     FAILING = "failing"
 
 
-class HourlyWeekInput(BaseModel):
+class WeekTerms(BaseModel):
+    """Which week of which contract, billed at what rate: set as the week opens."""
+
     contract_id: str
     client_id: str
     expert_id: str
     week: str
     hourly_rate: int
     currency: str
+
+
+class HourlyWeekInput(WeekTerms):
     weekly_limit_minutes: int | None = None
     payment_method: str | None = None
     policy: Policy
 
 
-class HourlyWeekView(BaseModel):
+class HourlyWeekView(WeekTerms):
     id: str
-    contract_id: str
-    client_id: str
-    expert_id: str
-    week: str
-    hourly_rate: int
-    currency: str
     weekly_limit_minutes: int | None
     status: WeekStatus
     starts_at: datetime

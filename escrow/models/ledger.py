@@ -11,6 +11,8 @@ from escrow.models.contract import ContractView
 from escrow.models.hourly import HourlyWeekView
 from escrow.models.milestone import Invoice, MilestoneView
 
+__all__ = ["AuditEvent", "Notification", "Step", "TransferSpec"]
+
 
 class TransferSpec(BaseModel):
     """One double-entry transfer. `id` is derived from the business step (L2)."""

@@ -8,8 +8,29 @@ from enum import StrEnum
 from pydantic import BaseModel, Field, StrictBool, computed_field
 
 from escrow.inputs import Cents, Reference, RequiredText, Text
-from escrow.models.common import Actor, Command, PartyCommand, Role
+from escrow.models.common import Command, PartyCommand, Role
 from escrow.policy import Policy
+
+__all__ = [
+    "AwaitClaim",
+    "Claim",
+    "ClaimKind",
+    "ClaimStatus",
+    "CloseMilestone",
+    "DeadlineAction",
+    "Fund",
+    "Hold",
+    "Invoice",
+    "InvoiceKind",
+    "MilestoneInput",
+    "MilestoneStatus",
+    "MilestoneSummary",
+    "MilestoneView",
+    "Release",
+    "Remainder",
+    "RequestRevision",
+    "Submit",
+]
 
 
 class MilestoneStatus(StrEnum):
@@ -187,10 +208,9 @@ class Remainder(StrEnum):
     REFUND = "refund"
 
 
-class CloseMilestone(Command):
+class CloseMilestone(PartyCommand):
     """C1, sent by the contract: what to do with the money still in escrow."""
 
-    actor: Actor
     remainder: Remainder
 
 

@@ -12,6 +12,17 @@ from escrow.inputs import Cents, Reference, RequiredText, Text
 from escrow.models.common import PartyCommand
 from escrow.policy import Policy
 
+__all__ = [
+    "EscalateRefund",
+    "OpenDispute",
+    "RefundAnswer",
+    "RefundInput",
+    "RefundPhase",
+    "RefundStatus",
+    "RefundView",
+    "RequestRefund",
+]
+
 
 class RefundPhase(StrEnum):
     # R1–R3: money still in escrow; the expert's silence approves.
@@ -27,8 +38,10 @@ class RefundStatus(StrEnum):
     DECLINED = "declined"
 
 
-class RefundInput(BaseModel):
-    refund_id: str
+class RefundTerms(BaseModel):
+    """What is asked, of which milestone, on what terms: the milestone's request, which
+    the request's view carries unchanged."""
+
     milestone_id: str
     contract_id: str
     client_id: str
@@ -39,24 +52,18 @@ class RefundInput(BaseModel):
     invoice_id: str | None
     phase: RefundPhase
     needs_operator: bool
+
+
+class RefundInput(RefundTerms):
+    refund_id: str
     policy: Policy
     # When the milestone asked: the request's clock and the view it answers start here.
     # None in histories from before it was passed (the child's start is used then).
     requested_at: datetime | None = None
 
 
-class RefundView(BaseModel):
+class RefundView(RefundTerms):
     id: str
-    milestone_id: str
-    contract_id: str
-    client_id: str
-    expert_id: str
-    amount: int
-    currency: str
-    message: str | None
-    invoice_id: str | None
-    phase: RefundPhase
-    needs_operator: bool
     status: RefundStatus
     requested_at: datetime
     deadline_at: datetime | None

@@ -23,6 +23,18 @@ class Notice:
         raise NotImplementedError
 
 
+@dataclass(frozen=True)
+class AboutMoney(Notice):
+    """A notice about an amount of money; `money` words it."""
+
+    amount: int
+    currency: str
+
+    @property
+    def money(self) -> str:
+        return format_cents(self.amount, self.currency)
+
+
 def when(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "no deadline"
 

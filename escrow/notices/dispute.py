@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from escrow.models import Role
 from escrow.models.dispute import DisputeStatus, DisputeView
-from escrow.notices import Notice, money, when
+from escrow.notices import AboutMoney, Notice, money, when
 
 
 def split(amount_to_client: int, amount: int, currency: str) -> str:
@@ -19,37 +19,35 @@ def split(amount_to_client: int, amount: int, currency: str) -> str:
 
 
 @dataclass(frozen=True)
-class Filed(Notice):
+class Filing(AboutMoney):
+    """D1: the disputed money, and until when the respondent may answer."""
+
+    deadline_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Filed(Filing):
     """D1: to the respondent, who must answer (D2)."""
 
     claimant: Role
-    amount: int
-    currency: str
     reason: str
-    deadline_at: datetime | None
 
     def text(self) -> str:
         return (
-            f"The {self.claimant} disputes {money(self.amount, self.currency)}: {self.reason}. "
+            f"The {self.claimant} disputes {self.money}: {self.reason}. "
             f"Accept the claim or respond by {when(self.deadline_at)}; without an answer the "
             f"{self.claimant} gets the whole amount."
         )
 
 
 @dataclass(frozen=True)
-class FiledYours(Notice):
+class FiledYours(Filing):
     """D1: to the claimant."""
 
     respondent: Role
-    amount: int
-    currency: str
-    deadline_at: datetime | None
 
     def text(self) -> str:
-        return (
-            f"Your dispute over {money(self.amount, self.currency)} was filed; the "
-            f"{self.respondent} has until {when(self.deadline_at)} to answer."
-        )
+        return f"Your dispute over {self.money} was filed; the {self.respondent} has until {when(self.deadline_at)} to answer."
 
 
 @dataclass(frozen=True)
@@ -69,27 +67,28 @@ class Responded(Notice):
 
 
 @dataclass(frozen=True)
-class OfferMade(Notice):
-    by: Role
-    amount_to_client: int
-    amount: int
-    currency: str
+class Split(AboutMoney):
+    """A split of the disputed `amount`: `amount_to_client`, the rest to the expert."""
 
-    def text(self) -> str:
-        return f"The {self.by} offers a settlement: {split(self.amount_to_client, self.amount, self.currency)}."
+    amount_to_client: int
+
+    @property
+    def split(self) -> str:
+        return split(self.amount_to_client, self.amount, self.currency)
 
 
 @dataclass(frozen=True)
-class Recommended(Notice):
-    amount_to_client: int
-    amount: int
-    currency: str
+class OfferMade(Split):
+    by: Role
 
     def text(self) -> str:
-        return (
-            f"The mediation team recommends {split(self.amount_to_client, self.amount, self.currency)}; "
-            "it settles the dispute if both of you accept it."
-        )
+        return f"The {self.by} offers a settlement: {self.split}."
+
+
+@dataclass(frozen=True)
+class Recommended(Split):
+    def text(self) -> str:
+        return f"The mediation team recommends {self.split}; it settles the dispute if both of you accept it."
 
 
 @dataclass(frozen=True)
@@ -118,19 +117,17 @@ class RecommendationRejectedOperators(Notice):
 
 
 @dataclass(frozen=True)
-class FeeDue(Notice):
+class FeeDue(AboutMoney):
     """D4: to the side that has not paid, once the other has."""
 
     payer: Role
     fee: int
-    amount: int
-    currency: str
     deadline_at: datetime | None
 
     def text(self) -> str:
         return (
             f"The {self.payer} paid the arbitration fee. Pay yours ({money(self.fee, self.currency)}) by "
-            f"{when(self.deadline_at)} or the {self.payer} gets {money(self.amount, self.currency)}. "
+            f"{when(self.deadline_at)} or the {self.payer} gets {self.money}. "
             "Until then you may still settle and submit evidence."
         )
 
@@ -153,25 +150,23 @@ class ArbitrationStarted(Notice):
 
 
 @dataclass(frozen=True)
-class VerdictAwaited(Notice):
-    dispute_id: str
-    amount: int
-    currency: str
-    due_at: datetime | None
+class AwaitingVerdict(AboutMoney):
+    """D5, to the operators: dispute `dispute_id` over `amount` wants a verdict by `due_at`."""
 
-    def text(self) -> str:
-        return f"Dispute {self.dispute_id} ({money(self.amount, self.currency)}) awaits a verdict, due {when(self.due_at)}."
+    dispute_id: str
+    due_at: datetime | None
 
 
 @dataclass(frozen=True)
-class VerdictOverdue(Notice):
-    dispute_id: str
-    amount: int
-    currency: str
-    due_at: datetime | None
-
+class VerdictAwaited(AwaitingVerdict):
     def text(self) -> str:
-        return f"The verdict on dispute {self.dispute_id} ({money(self.amount, self.currency)}) was due {when(self.due_at)}."
+        return f"Dispute {self.dispute_id} ({self.money}) awaits a verdict, due {when(self.due_at)}."
+
+
+@dataclass(frozen=True)
+class VerdictOverdue(AwaitingVerdict):
+    def text(self) -> str:
+        return f"The verdict on dispute {self.dispute_id} ({self.money}) was due {when(self.due_at)}."
 
 
 @dataclass(frozen=True)
@@ -195,11 +190,8 @@ class Why(StrEnum):
 
 
 @dataclass(frozen=True)
-class Resolved(Notice):
+class Resolved(Split):
     why: Why
-    amount_to_client: int
-    amount: int
-    currency: str
     who: Role | None = None  # who answered, accepted, or failed to
     whose: Role | None = None  # whose offer was accepted
 
@@ -215,7 +207,7 @@ class Resolved(Notice):
         }[self.why]
 
     def text(self) -> str:
-        return f"The dispute is resolved: {self.reason()}. {split(self.amount_to_client, self.amount, self.currency)}."
+        return f"The dispute is resolved: {self.reason()}. {self.split}."
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from escrow.notices import Notice, money
+from escrow.notices import AboutMoney, Notice
 
 
 def when(moment: datetime | None) -> str:
@@ -14,30 +14,30 @@ def when(moment: datetime | None) -> str:
 
 
 @dataclass(frozen=True)
-class Charged(Notice):
-    """H2, H7: the client's card was charged for the week."""
+class WeekMoney(AboutMoney):
+    """Money of the billing week `week`."""
 
-    amount: int
-    currency: str
     week: str
-
-    def text(self) -> str:
-        return f"You were charged {money(self.amount, self.currency)} for week {self.week}."
 
 
 @dataclass(frozen=True)
-class ChargeFailed(Notice):
+class Charged(WeekMoney):
+    """H2, H7: the client's card was charged for the week."""
+
+    def text(self) -> str:
+        return f"You were charged {self.money} for week {self.week}."
+
+
+@dataclass(frozen=True)
+class ChargeFailed(WeekMoney):
     """H7, to the client: the charge failed and when it is tried again."""
 
-    amount: int
-    currency: str
-    week: str
     message: str
     retry_at: datetime
 
     def text(self) -> str:
         return (
-            f"Charging {money(self.amount, self.currency)} for week {self.week} failed ({self.message}). Your account is "
+            f"Charging {self.money} for week {self.week} failed ({self.message}). Your account is "
             f"suspended and the contract on hold until it is paid; we try again on {when(self.retry_at)}."
         )
 
@@ -65,12 +65,8 @@ class InvoiceReview(Notice):
 
 
 @dataclass(frozen=True)
-class FundsAvailable(Notice):
+class FundsAvailable(WeekMoney):
     """H6, P1: the week's held money is the expert's to withdraw."""
 
-    amount: int
-    currency: str
-    week: str
-
     def text(self) -> str:
-        return f"{money(self.amount, self.currency)} of week {self.week} is available."
+        return f"{self.money} of week {self.week} is available."

@@ -5,21 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from escrow.notices import Notice, money, when
+from escrow.notices import AboutMoney, Notice, when
 
 
 @dataclass(frozen=True)
-class Submitted(Notice):
-    """M3, M4: to the client, who has the review window to act."""
+class MilestoneMoney(AboutMoney):
+    """Money of the milestone titled `title`."""
 
     title: str
-    amount: int
-    currency: str
+
+
+@dataclass(frozen=True)
+class Submitted(MilestoneMoney):
+    """M3, M4: to the client, who has the review window to act."""
+
     deadline_at: datetime
 
     def text(self) -> str:
         return (
-            f"'{self.title}' was submitted for review; it releases {money(self.amount, self.currency)} "
+            f"'{self.title}' was submitted for review; it releases {self.money} "
             f"automatically on {when(self.deadline_at)} unless you release, ask for revisions, a refund or dispute."
         )
 
@@ -36,71 +40,60 @@ class RevisionRequested(Notice):
 
 
 @dataclass(frozen=True)
-class ReleasedToYou(Notice):
+class ReleasedToYou(MilestoneMoney):
     """M9: to the expert, with the day the hold ends."""
 
-    title: str
-    amount: int
-    currency: str
     available_at: datetime
 
     def text(self) -> str:
-        return f"{money(self.amount, self.currency)} for '{self.title}' was released to you; available on {when(self.available_at)}."
+        return f"{self.money} for '{self.title}' was released to you; available on {when(self.available_at)}."
 
 
 @dataclass(frozen=True)
-class ReleasedToExpert(Notice):
+class ReleasedToExpert(MilestoneMoney):
     """To the client, when money went to the expert and none back to the client."""
 
-    title: str
-    amount: int
-    currency: str
-
     def text(self) -> str:
-        return f"{money(self.amount, self.currency)} for '{self.title}' was released to the expert."
+        return f"{self.money} for '{self.title}' was released to the expert."
 
 
 @dataclass(frozen=True)
-class RefundedToYou(Notice):
-    title: str
-    amount: int
-    currency: str
-
+class RefundedToYou(MilestoneMoney):
     def text(self) -> str:
-        return f"{money(self.amount, self.currency)} of '{self.title}' was refunded to your balance."
+        return f"{self.money} of '{self.title}' was refunded to your balance."
 
 
 @dataclass(frozen=True)
-class Overdue(Notice):
-    """M5 (Elance): the release request is overdue."""
+class ReviewDeadline(Notice):
+    """M5: about the review deadline of the milestone titled `title`."""
 
     title: str
     deadline_at: datetime
+
+
+@dataclass(frozen=True)
+class Overdue(ReviewDeadline):
+    """M5 (Elance): the release request is overdue."""
 
     def text(self) -> str:
         return f"The release request for '{self.title}' is overdue; it auto-releases on {when(self.deadline_at)}."
 
 
 @dataclass(frozen=True)
-class Reminder(Notice):
+class Reminder(ReviewDeadline):
     """M5: the review deadline is near."""
-
-    title: str
-    deadline_at: datetime
 
     def text(self) -> str:
         return f"Reminder: '{self.title}' auto-releases on {when(self.deadline_at)}."
 
 
 @dataclass(frozen=True)
-class RefundUnpaid(Notice):
+class RefundUnpaid(AboutMoney):
     """M10, L3: an approved refund of released money the expert's balance can't cover."""
 
-    amount: int
-    currency: str
     approver: bool  # told to the expert who approved it
 
     def text(self) -> str:
         if self.approver:
-            return f"The refund of {money(self.amount, self.currency)} you approved could not be paid from your available balance."
-        return f"The approved refund of {money(self.amount, self.currency)} could not be paid: the expert's available balance is short."
+            return f"The refund of {self.money} you approved could not be paid from your available balance."
+        return f"The approved refund of {self.money} could not be paid: the expert's available balance is short."

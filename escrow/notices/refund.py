@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from escrow.notices import Notice, money, when
+from escrow.notices import AboutMoney, when
 
 
 @dataclass(frozen=True)
-class RefundAsked(Notice):
-    amount: int
-    currency: str
+class RefundAsked(AboutMoney):
     message: str | None
     deadline_at: datetime | None
     silence_approves: bool
@@ -19,39 +17,33 @@ class RefundAsked(Notice):
     def text(self) -> str:
         said = f": {self.message}" if self.message else ""
         silence = "silence approves it." if self.silence_approves else "silence declines it."
-        return f"The client asks for a refund of {money(self.amount, self.currency)}{said}. Answer by {when(self.deadline_at)}; {silence}"
+        return f"The client asks for a refund of {self.money}{said}. Answer by {when(self.deadline_at)}; {silence}"
 
 
 @dataclass(frozen=True)
-class OperatorApprovalNeeded(Notice):
+class OperatorApprovalNeeded(AboutMoney):
     refund_id: str
-    amount: int
-    currency: str
     deadline_at: datetime | None
 
     def text(self) -> str:
         return (
-            f"Refund request {self.refund_id} of {money(self.amount, self.currency)} on released money needs an "
+            f"Refund request {self.refund_id} of {self.money} on released money needs an "
             f"operator's approval by {when(self.deadline_at)} (M10)."
         )
 
 
 @dataclass(frozen=True)
-class RefundApproved(Notice):
-    amount: int
-    currency: str
+class RefundApproved(AboutMoney):
     yours: bool  # told to the client who asked
 
     def text(self) -> str:
-        return f"{'Your refund' if self.yours else 'The refund'} of {money(self.amount, self.currency)} was approved."
+        return f"{'Your refund' if self.yours else 'The refund'} of {self.money} was approved."
 
 
 @dataclass(frozen=True)
-class RefundDeclined(Notice):
-    amount: int
-    currency: str
+class RefundDeclined(AboutMoney):
     message: str | None
 
     def text(self) -> str:
         said = f": {self.message}" if self.message else ""
-        return f"Your refund request of {money(self.amount, self.currency)} was declined{said}. You may escalate it into a dispute."
+        return f"Your refund request of {self.money} was declined{said}. You may escalate it into a dispute."

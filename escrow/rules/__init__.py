@@ -16,11 +16,12 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from escrow.models import Actor, Invoice, TransferSpec
+from escrow.models import Actor, HourlyWeekView, Invoice, MilestoneView, TransferSpec
 from escrow.notices import Notice
 from escrow.policy import Policy
 
 V = TypeVar("V", bound=BaseModel)
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -50,3 +51,21 @@ class Decision(Generic[V]):
     transfers: list[TransferSpec] = field(default_factory=list)
     invoices: list[Invoice] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+
+
+def parties(owner: MilestoneView | HourlyWeekView) -> dict[str, str]:
+    """What a refund request or dispute over `owner`'s escrow takes over from it: the
+    contract, its parties, the currency."""
+    return {
+        "contract_id": owner.contract_id,
+        "client_id": owner.client_id,
+        "expert_id": owner.expert_id,
+        "currency": owner.currency,
+    }
+
+
+def made_from(source: BaseModel, model: type[M], **fields: Any) -> M:
+    """A `model` holding what `source` holds under the same names, and `fields`: a view
+    as its input starts it, the summary of a view."""
+    same = {name: getattr(source, name) for name in model.model_fields if name in type(source).model_fields}
+    return model(**(same | fields))

@@ -22,7 +22,7 @@ from typing import Any
 
 from escrow import accounts
 from escrow.errors import Refusal, refuse
-from escrow.models import Actor, PartyCommand, Role, TransferSpec
+from escrow.models import Actor, HourlyWeekView, MilestoneView, PartyCommand, Role, TransferSpec
 from escrow.models.dispute import (
     STAGE,
     AcceptOffer,
@@ -63,7 +63,7 @@ from escrow.notices.dispute import (
     Why,
 )
 from escrow.policy import FeePolicy, Policy
-from escrow.rules import Context, Decision
+from escrow.rules import Context, Decision, made_from, parties
 
 PARTIES = (Role.CLIENT, Role.EXPERT)
 # D3, D4: offers and mediation stay open until arbitration starts.
@@ -110,6 +110,16 @@ def stage_fields(
     }
 
 
+# The stage fields once the dispute is resolved: it waits on nobody, by no deadline.
+RESOLVED_STAGE = {
+    "status": DisputeStatus.RESOLVED,
+    "stage": None,
+    "waiting_on": None,
+    "deadline_at": None,
+    "deadline_action": None,
+}
+
+
 def check_input(input: DisputeInput) -> None:
     """D1: a dispute is over some money, and filed by a party."""
     if input.amount <= 0 or input.claimant not in PARTIES:
@@ -121,41 +131,39 @@ def filed(input: DisputeInput) -> DisputeView:
     claimant in the same command that starts the dispute's workflow."""
     now = input.filed_at
     assert now is not None
-    return DisputeView(
+    return made_from(
+        input,
+        DisputeView,
         id=input.dispute_id,
-        owner_workflow_id=input.owner_workflow_id,
-        contract_id=input.contract_id,
-        client_id=input.client_id,
-        expert_id=input.expert_id,
-        claimant=input.claimant,
         respondent=other(input.claimant),
-        amount=input.amount,
-        currency=input.currency,
-        reason=input.reason,
-        filed_at=now,
         fee_per_party=fee_per_party(input.policy, input.amount),
         **stage_fields(input.claimant, input.policy, DisputeStatus.FILED, now),
     )
 
 
+def filing_input(
+    owner: MilestoneView | HourlyWeekView, dispute_id: str, claimant: Role, amount: int, reason: str, ctx: Context
+) -> DisputeInput:
+    """D1, D8: the dispute over `amount` of the escrow `owner` holds, as the workflow that
+    owns that escrow (the one deciding, `ctx`) files it now."""
+    return DisputeInput(
+        **parties(owner),
+        dispute_id=dispute_id,
+        owner_workflow_id=ctx.workflow_id,
+        claimant=claimant,
+        amount=amount,
+        reason=reason,
+        policy=ctx.policy,
+        filed_at=ctx.now,
+    )
+
+
 def filing(v: DisputeView, ctx: Context) -> Decision[DisputeView]:
     """D1: the opening step; the respondent hears what silence will do (D2)."""
+    facts = {"amount": v.amount, "currency": v.currency, "deadline_at": v.deadline_at}
     notices = [
-        Filed(
-            to=(user(v, v.respondent),),
-            claimant=v.claimant,
-            amount=v.amount,
-            currency=v.currency,
-            reason=v.reason,
-            deadline_at=v.deadline_at,
-        ),
-        FiledYours(
-            to=(user(v, v.claimant),),
-            respondent=v.respondent,
-            amount=v.amount,
-            currency=v.currency,
-            deadline_at=v.deadline_at,
-        ),
+        Filed(to=(user(v, v.respondent),), claimant=v.claimant, reason=v.reason, **facts),
+        FiledYours(to=(user(v, v.claimant),), respondent=v.respondent, **facts),
     ]
     data = {"amount": v.amount, "reason": v.reason, "claimant": v.claimant.value}
     return Decision(
@@ -559,11 +567,7 @@ def resolve(
     view = v.model_copy(
         update={
             **(changes or {}),
-            "status": DisputeStatus.RESOLVED,
-            "stage": None,
-            "waiting_on": None,
-            "deadline_at": None,
-            "deadline_action": None,
+            **RESOLVED_STAGE,
             "fees": [f.model_copy(update={"refunded": f.by in refunded}) for f in v.fees],
             "outcome": outcome,
         }

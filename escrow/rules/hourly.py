@@ -38,7 +38,8 @@ from escrow.models.hourly import (
 from escrow.notices import OPERATORS, Notice
 from escrow.notices.hourly import Charged, ChargeFailed, ClientPaymentFailed, FundsAvailable, InvoiceReview, when
 from escrow.payments import ChargeOutcome, ChargeRequest, ChargeResult
-from escrow.rules import Context, Decision
+from escrow.rules import Context, Decision, made_from
+from escrow.rules import dispute as disputes
 from escrow.rules.paying import Payment, pay, settle_claim
 
 Week = Decision[HourlyWeekView]
@@ -55,15 +56,10 @@ class WeekContext(Context):
 def opened(input: HourlyWeekInput) -> HourlyWeekView:
     """The week as it opens (H1): its instants, nothing logged."""
     cal = BillingWeek.of(input.week)
-    return HourlyWeekView(
+    return made_from(
+        input,
+        HourlyWeekView,
         id=ids.week(input.contract_id, input.week),
-        contract_id=input.contract_id,
-        client_id=input.client_id,
-        expert_id=input.expert_id,
-        week=input.week,
-        hourly_rate=input.hourly_rate,
-        currency=input.currency,
-        weekly_limit_minutes=input.weekly_limit_minutes,
         status=WeekStatus.OPEN,
         starts_at=cal.starts_at,
         billed_at=cal.billed_at,
@@ -228,19 +224,7 @@ def dispute_hours(v: HourlyWeekView, cmd: DisputeHours, ctx: Context, dispute_id
             "entries": [e.model_copy(update={"disputed": True}) if e.id in disputed else e for e in v.entries],
         }
     )
-    filing = DisputeInput(
-        dispute_id=dispute_id,
-        owner_workflow_id=v.id,
-        contract_id=v.contract_id,
-        client_id=v.client_id,
-        expert_id=v.expert_id,
-        claimant=Role.CLIENT,
-        amount=amount,
-        currency=v.currency,
-        reason=cmd.reason,
-        policy=ctx.policy,
-        filed_at=ctx.now,
-    )
+    filing = disputes.filing_input(v, dispute_id, Role.CLIENT, amount, cmd.reason, ctx)
     data = {"dispute_id": dispute_id, "entries": sorted(disputed)}
     return Decision(view=view, kind="week.hours_disputed", actor=cmd.actor, data=data), filing
 
@@ -374,14 +358,7 @@ def finished(v: HourlyWeekView) -> bool:
 
 def summary(v: HourlyWeekView, finished: bool = False) -> WeekSummary:
     """What the week tells its contract."""
-    return WeekSummary(
-        week=v.week,
-        status=v.status,
-        escrow=v.escrow,
-        released=v.released,
-        payment_status=v.payment_status,
-        finished=finished,
-    )
+    return made_from(v, WeekSummary, finished=finished)
 
 
 # ---------------------------------------------------------------------- H2, H7 charging

@@ -59,7 +59,8 @@ from escrow.notices.milestone import (
     Submitted,
 )
 from escrow.policy import Policy
-from escrow.rules import Context, Decision
+from escrow.rules import Context, Decision, made_from, parties
+from escrow.rules import dispute as disputes
 from escrow.rules.paying import Payment, pay, settle_claim, with_claims
 
 UNFUNDED = (MilestoneStatus.PROPOSED, MilestoneStatus.AGREED, MilestoneStatus.FUNDING_PENDING)
@@ -70,20 +71,13 @@ LIVE = (ClaimStatus.OPEN, ClaimStatus.DECLINED)
 
 
 def initial_view(input: MilestoneInput) -> MilestoneView:
-    return MilestoneView(
+    return made_from(
+        input,
+        MilestoneView,
         id=input.milestone_id,
-        contract_id=input.contract_id,
-        client_id=input.client_id,
-        expert_id=input.expert_id,
-        title=input.title,
-        description=input.description,
-        due_date=input.due_date,
-        currency=input.currency,
         policy=input.policy.name,
-        proposed_by=input.proposed_by,
         # M1: a client's milestone is agreed; an expert's is a proposal (M8).
         status=MilestoneStatus.PROPOSED if input.proposed_by == Role.EXPERT else MilestoneStatus.AGREED,
-        amount=input.amount,
     )
 
 
@@ -93,15 +87,8 @@ def created(v: MilestoneView, ctx: Context) -> Decision[MilestoneView]:
 
 def summary(v: MilestoneView, finished: bool = False) -> MilestoneSummary:
     """What the contract is told after every change of this milestone's money (C1, C2)."""
-    return MilestoneSummary(
-        id=v.id,
-        status=v.status,
-        escrow=v.escrow,
-        released=v.released,
-        refunded=v.refunded,
-        settled=v.status in ENDED or (v.status not in UNFUNDED and v.escrow == 0 and v.frozen == 0),
-        finished=finished,
-    )
+    settled = v.status in ENDED or (v.status not in UNFUNDED and v.escrow == 0 and v.frozen == 0)
+    return made_from(v, MilestoneSummary, settled=settled, finished=finished)
 
 
 # -------------------------------------------------------------------- checks
@@ -424,13 +411,10 @@ def refund_input(
 ) -> RefundInput:
     """The request the milestone starts; its view, `escrow.rules.refund.opened`, is the answer."""
     return RefundInput(
+        **parties(v),
         refund_id=refund_id,
         milestone_id=v.id,
-        contract_id=v.contract_id,
-        client_id=v.client_id,
-        expert_id=v.expert_id,
         amount=amount,
-        currency=v.currency,
         message=message,
         # R1: the request names the most recent invoice.
         invoice_id=v.invoices[-1].id if v.invoices else None,
@@ -610,19 +594,7 @@ def dispute_input(
     v: MilestoneView, dispute_id: str, claimant: Role, amount: int, reason: str, ctx: Context
 ) -> DisputeInput:
     """The dispute the milestone starts; its view, `escrow.rules.dispute.filed`, is the answer."""
-    return DisputeInput(
-        dispute_id=dispute_id,
-        owner_workflow_id=ctx.workflow_id,
-        contract_id=v.contract_id,
-        client_id=v.client_id,
-        expert_id=v.expert_id,
-        claimant=claimant,
-        amount=amount,
-        currency=v.currency,
-        reason=reason,
-        policy=ctx.policy,
-        filed_at=ctx.now,
-    )
+    return disputes.filing_input(v, dispute_id, claimant, amount, reason, ctx)
 
 
 def dispute_opened(

@@ -11,28 +11,18 @@ from __future__ import annotations
 from escrow.errors import Refusal, refuse
 from escrow.models import Actor, RefundAnswer, RefundInput, RefundPhase, RefundStatus, RefundView, Role
 from escrow.notices.refund import OperatorApprovalNeeded, RefundApproved, RefundAsked, RefundDeclined
-from escrow.rules import Context, Decision
+from escrow.rules import Context, Decision, made_from
 
 
 def opened(input: RefundInput) -> RefundView:
     """The request as it is the moment it is asked: the milestone answers this to the
     client in the same command that starts the request's workflow."""
-    at = input.requested_at
-    return RefundView(
+    return made_from(
+        input,
+        RefundView,
         id=input.refund_id,
-        milestone_id=input.milestone_id,
-        contract_id=input.contract_id,
-        client_id=input.client_id,
-        expert_id=input.expert_id,
-        amount=input.amount,
-        currency=input.currency,
-        message=input.message,
-        invoice_id=input.invoice_id,
-        phase=input.phase,
-        needs_operator=input.needs_operator,
         status=RefundStatus.PENDING,
-        requested_at=at,
-        deadline_at=at + input.policy.refund_response_window,
+        deadline_at=input.requested_at + input.policy.refund_response_window,
         deadline_action="approve" if input.phase == RefundPhase.ESCROW else "decline",
     )
 
