@@ -29,8 +29,16 @@ from workflows.dispute import DisputeWorkflow
 from workflows.hourly_week import HourlyWeekWorkflow
 from workflows.milestone import MilestoneWorkflow
 from workflows.refund import RefundRequestWorkflow
+from workflows.review import ReviewWorkflow
 
-WORKFLOWS = [ContractWorkflow, DisputeWorkflow, HourlyWeekWorkflow, MilestoneWorkflow, RefundRequestWorkflow]
+WORKFLOWS = [
+    ContractWorkflow,
+    DisputeWorkflow,
+    HourlyWeekWorkflow,
+    MilestoneWorkflow,
+    RefundRequestWorkflow,
+    ReviewWorkflow,
+]
 
 
 def build_worker(

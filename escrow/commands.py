@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args
 
 from pydantic import BaseModel
 
@@ -47,6 +47,7 @@ from escrow.models import (
     TimeEntry,
     Verdict,
 )
+from escrow.models.review import EditReview, PostReview, ReplyToReview, Review, ReviewCommand, ReviewsView
 
 C = TypeVar("C", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)
@@ -62,92 +63,107 @@ class Update(Generic[C, R]):
     result: type[R]
 
 
+@dataclass(frozen=True)
+class _Declared:
+    """An `update(...)` as its definition's body says it, before the definition names it."""
+
+    arg: type[BaseModel]
+    result: type[BaseModel] | None
+
+
+def update(arg: type[C], result: type[BaseModel] | None = None) -> Update[C, Any]:
+    """An update of the definition it is declared in, named by its attribute; it answers
+    the definition's view unless `result` says otherwise."""
+    # Typed, like dataclasses.field(), as what the attribute is once the class exists.
+    return _Declared(arg, result)  # type: ignore[return-value]
+
+
 class Definition(Generic[V]):
-    """One kind of workflow as its callers see it. A subclass names the workflow type,
-    how its ids are made (escrow.ids), its view and the query answering it; each of its
-    `Update` attributes is one update of that workflow."""
+    """One kind of workflow as its callers see it. A subclass names the workflow type
+    and how its ids are made (escrow.ids) as class arguments, and its view, which the
+    `state` query answers, as its type argument; each of its `update(...)` attributes is
+    one update of that workflow."""
 
     workflow: ClassVar[str]
     workflow_id: ClassVar[Callable[..., str]]
     view: ClassVar[type[BaseModel]]
     state: ClassVar[str] = "state"
 
+    def __init_subclass__(cls, *, workflow: str, workflow_id: Callable[..., str], **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        (cls.view,) = get_args(cls.__orig_bases__[0])  # type: ignore[attr-defined]
+        cls.workflow, cls.workflow_id = workflow, staticmethod(workflow_id)
+        for name, value in list(vars(cls).items()):
+            if isinstance(value, _Declared):
+                setattr(cls, name, Update(name, value.arg, value.result or cls.view))
+
     @classmethod
     def updates(cls) -> dict[str, Update[Any, Any]]:
         return {name: value for name, value in vars(cls).items() if isinstance(value, Update)}
 
 
-class Contract(Definition[ContractView]):
-    workflow = "ContractWorkflow"
-    workflow_id = staticmethod(ids.contract)
-    view = ContractView
-
-    add_milestone = Update("add_milestone", AddMilestone, MilestoneView)
-    close = Update("close", CloseContract, ContractView)
-    set_payment_method = Update("set_payment_method", SetPaymentMethod, ContractView)
+class Contract(Definition[ContractView], workflow="ContractWorkflow", workflow_id=ids.contract):
+    add_milestone = update(AddMilestone, MilestoneView)
+    close = update(CloseContract)
+    set_payment_method = update(SetPaymentMethod)
 
 
-class Milestone(Definition[MilestoneView]):
-    workflow = "MilestoneWorkflow"
-    workflow_id = staticmethod(ids.milestone)
-    view = MilestoneView
-
-    accept = Update("accept", PartyCommand, MilestoneView)
-    decline = Update("decline", PartyCommand, MilestoneView)
-    fund = Update("fund", Fund, MilestoneView)
-    authenticate_funding = Update("authenticate_funding", PartyCommand, MilestoneView)
-    submit = Update("submit", Submit, MilestoneView)
-    void_submission = Update("void_submission", PartyCommand, MilestoneView)
-    request_revision = Update("request_revision", RequestRevision, MilestoneView)
-    release = Update("release", Release, MilestoneView)
+class Milestone(Definition[MilestoneView], workflow="MilestoneWorkflow", workflow_id=ids.milestone):
+    accept = update(PartyCommand)
+    decline = update(PartyCommand)
+    fund = update(Fund)
+    authenticate_funding = update(PartyCommand)
+    submit = update(Submit)
+    void_submission = update(PartyCommand)
+    request_revision = update(RequestRevision)
+    release = update(Release)
     # Each opens a claim and answers the new refund request or dispute as it starts.
-    request_refund = Update("request_refund", RequestRefund, RefundView)
-    open_dispute = Update("open_dispute", OpenDispute, DisputeView)
-    escalate_refund = Update("escalate_refund", EscalateRefund, DisputeView)
-    await_claim = Update("await_claim", AwaitClaim, MilestoneView)
+    request_refund = update(RequestRefund, RefundView)
+    open_dispute = update(OpenDispute, DisputeView)
+    escalate_refund = update(EscalateRefund, DisputeView)
+    await_claim = update(AwaitClaim)
 
 
-class Refund(Definition[RefundView]):
-    workflow = "RefundRequestWorkflow"
-    workflow_id = staticmethod(ids.refund)
-    view = RefundView
-
-    approve = Update("approve", RefundAnswer, RefundView)
-    decline = Update("decline", RefundAnswer, RefundView)
+class Refund(Definition[RefundView], workflow="RefundRequestWorkflow", workflow_id=ids.refund):
+    approve = update(RefundAnswer)
+    decline = update(RefundAnswer)
 
 
-class Dispute(Definition[DisputeView]):
-    workflow = "DisputeWorkflow"
-    workflow_id = staticmethod(ids.dispute)
-    view = DisputeView
-
-    accept = Update("accept", PartyCommand, DisputeView)
-    respond = Update("respond", Respond, DisputeView)
-    make_offer = Update("make_offer", MakeOffer, DisputeView)
-    accept_offer = Update("accept_offer", AcceptOffer, DisputeView)
-    recommend = Update("recommend", Recommend, DisputeView)
-    accept_recommendation = Update("accept_recommendation", PartyCommand, DisputeView)
-    reject_recommendation = Update("reject_recommendation", PartyCommand, DisputeView)
-    pay_fee = Update("pay_fee", PartyCommand, DisputeView)
-    submit_evidence = Update("submit_evidence", SubmitEvidence, DisputeView)
-    verdict = Update("verdict", Verdict, DisputeView)
+class Dispute(Definition[DisputeView], workflow="DisputeWorkflow", workflow_id=ids.dispute):
+    accept = update(PartyCommand)
+    respond = update(Respond)
+    make_offer = update(MakeOffer)
+    accept_offer = update(AcceptOffer)
+    recommend = update(Recommend)
+    accept_recommendation = update(PartyCommand)
+    reject_recommendation = update(PartyCommand)
+    pay_fee = update(PartyCommand)
+    submit_evidence = update(SubmitEvidence)
+    verdict = update(Verdict)
 
 
-class Week(Definition[HourlyWeekView]):
+class Week(Definition[HourlyWeekView], workflow="HourlyWeekWorkflow", workflow_id=ids.week):
     """One billing week of an hourly contract: `workflow_id(contract_id, iso_week)`."""
 
-    workflow = "HourlyWeekWorkflow"
-    workflow_id = staticmethod(ids.week)
-    view = HourlyWeekView
-
-    log_time = Update("log_time", LogTime, TimeEntry)
-    edit_time = Update("edit_time", EditTime, TimeEntry)
-    delete_time = Update("delete_time", DeleteTime, HourlyWeekView)
-    dispute_hours = Update("dispute_hours", DisputeHours, DisputeView)
-    await_claim = Update("await_claim", AwaitClaim, HourlyWeekView)
+    log_time = update(LogTime, TimeEntry)
+    edit_time = update(EditTime, TimeEntry)
+    delete_time = update(DeleteTime)
+    dispute_hours = update(DisputeHours, DisputeView)
+    await_claim = update(AwaitClaim)
 
 
-DEFINITIONS: tuple[type[Definition[Any]], ...] = (Contract, Milestone, Refund, Dispute, Week)
+class Reviews(Definition[ReviewsView], workflow="ReviewWorkflow", workflow_id=ids.reviews):
+    """The two reviews of a closed contract (V1, V2): `workflow_id(contract_id)`. Each
+    update answers the review it acted on; `state` holds both, published or not."""
+
+    post = update(PostReview, Review)
+    reply = update(ReplyToReview, Review)
+    request_edit = update(ReviewCommand, Review)
+    allow_edit = update(ReviewCommand, Review)
+    edit = update(EditReview, Review)
+
+
+DEFINITIONS: tuple[type[Definition[Any]], ...] = (Contract, Milestone, Refund, Dispute, Week, Reviews)
 
 
 def owner(workflow_id: str) -> type[Milestone] | type[Week]:

@@ -23,3 +23,7 @@ def dispute(dispute_id: str) -> str:
 
 def week(contract_id: str, iso_week: str) -> str:
     return f"hourly-week:{contract_id}:{iso_week}"
+
+
+def reviews(contract_id: str) -> str:
+    return f"reviews:{contract_id}"

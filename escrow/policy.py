@@ -66,6 +66,15 @@ class Policy(BaseModel):
     charge_retry_interval: timedelta = timedelta(days=1)
     failed_charges_before_review: int = 3
 
+    # V1: each side's time to review the other after the contract closes (double-blind).
+    reviews_window: timedelta = timedelta(days=14)
+    # V2: the expert's time to allow the edit the client asked for; the reviewed
+    # party's time to reply, from the close; the client's time to make an allowed edit
+    # (the sources name none).
+    review_edit_allow_window: timedelta = timedelta(days=14)
+    review_reply_window: timedelta = timedelta(days=28)
+    review_edit_window: timedelta = timedelta(days=14)
+
     def arbitration_fee(self, disputed: int) -> int:
         """The whole fee for a dispute over `disputed` cents."""
         return max(self.arbitration_fee_min, disputed * self.arbitration_fee_basis_points // 10_000)

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.core import Deadline, Entity, checked
     from workflows.hourly_week import HourlyWeekWorkflow
     from workflows.milestone import MilestoneWorkflow
+    from workflows.review import ReviewWorkflow
 
 
 @workflow.defn
@@ -53,16 +54,15 @@ class ContractWorkflow(Entity[ContractView]):
 
     @workflow.run
     async def run(self, input: ContractInput) -> ContractView:
-        if input.step == 0:
-            await self.write(rules.created(self.view, self.context()))
-        else:
+        # A run continued as new has written its opening step before.
+        opening = rules.created(self.view, self.context()) if input.step == 0 else None
+        if opening is None:
             self.publish()
         # Every child reports here until it ends, so the contract outlives them all. A
         # suggested continue-as-new ends the loop too (as `wake` it would only spin it).
-        await self.keep_deadlines(
-            finished=lambda: rules.done(self.view) or workflow.info().is_continue_as_new_suggested()
+        await self.live(
+            opening, finished=lambda: rules.done(self.view) or workflow.info().is_continue_as_new_suggested()
         )
-        await workflow.wait_condition(workflow.all_handlers_finished)
         if not rules.done(self.view):
             v = self.view
             workflow.continue_as_new(
@@ -175,12 +175,27 @@ class ContractWorkflow(Entity[ContractView]):
 
     async def _adopt(self, view: ContractView) -> None:
         """A child's summary changes no money here: adopt it, and close the contract if
-        that was the last money to move (C2)."""
+        that was the last money to move (C2), opening its reviews (V1)."""
         closed = rules.closed(view, self._closing.actor if self._closing else None, self.context())
         if closed is None:
             self._view = view
-        else:
-            await self.write(closed)
+            return
+        # Contracts closed by an earlier version open none; their histories must replay.
+        if workflow.patched("reviews"):
+            await self._open_reviews(closed.view)
+        await self.write(closed)
+
+    async def _open_reviews(self, v: ContractView) -> None:
+        """V1: the reviews, a workflow of their own that outlives the contract's. Started
+        before the step that closes the contract, so a closed contract has them."""
+        await workflow.start_child_workflow(
+            ReviewWorkflow.run,
+            rules.reviews(v, self.context()),
+            id=ids.reviews(v.id),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            static_summary=f"Reviews of contract {v.id}",
+            search_attributes=self._children_attributes(),
+        )
 
     # ------------------------------------------------------------------ plumbing
 
@@ -192,21 +207,14 @@ class ContractWorkflow(Entity[ContractView]):
 
     def _children_attributes(self) -> TypedSearchAttributes:
         v = self.view
-        return TypedSearchAttributes(
-            [sa.CONTRACT_ID.value_set(v.id), sa.CLIENT_ID.value_set(v.client_id), sa.EXPERT_ID.value_set(v.expert_id)]
-        )
+        return TypedSearchAttributes(sa.parties(v.id, v.client_id, v.expert_id))
 
     def read_model(self, view: ContractView) -> dict[str, ContractView]:
         return {"contract": view}
 
     def search_attributes(self) -> list[SearchAttributeUpdate]:
         v = self.view
-        return [
-            sa.CONTRACT_ID.value_set(v.id),
-            sa.CLIENT_ID.value_set(v.client_id),
-            sa.EXPERT_ID.value_set(v.expert_id),
-            sa.ESCROW_STATE.value_set(f"contract:{v.status.value}"),
-        ]
+        return [*sa.parties(v.id, v.client_id, v.expert_id), sa.ESCROW_STATE.value_set(f"contract:{v.status.value}")]
 
     def details(self) -> str:
         v = self.view

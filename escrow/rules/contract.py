@@ -33,30 +33,18 @@ from escrow.models import (
     WeekSummary,
 )
 from escrow.models.hourly import HourlyWeekInput
+from escrow.models.review import ReviewInput
 from escrow.money import format_cents
 from escrow.notices.contract import ClientReactivated, ClientSuspended
-from escrow.rules import Context, Decision
+from escrow.rules import Context, Decision, made_from
 
 BILLED = (ContractStatus.ACTIVE, ContractStatus.ON_HOLD)
 
 
 def opened(input: ContractInput, now: datetime) -> ContractView:
     """The contract as its workflow starts (or goes on after continue-as-new)."""
-    return ContractView(
-        id=input.contract_id,
-        client_id=input.client_id,
-        expert_id=input.expert_id,
-        type=input.type,
-        currency=input.currency,
-        hourly_rate=input.hourly_rate,
-        weekly_limit_hours=input.weekly_limit_hours,
-        policy=input.policy.name,
-        status=input.status,
-        created_at=input.created_at or now,
-        milestones=list(input.milestones),
-        weeks=list(input.weeks),
-        closed_at=input.closed_at,
-        zero_pay=input.zero_pay,
+    return made_from(
+        input, ContractView, id=input.contract_id, policy=input.policy.name, created_at=input.created_at or now
     )
 
 
@@ -242,3 +230,11 @@ def closed(v: ContractView, actor: Actor | None, ctx: Context) -> Decision[Contr
     zero_pay = v.released_total == 0
     view = v.model_copy(update={"status": ContractStatus.CLOSED, "closed_at": ctx.now, "zero_pay": zero_pay})
     return Decision(view=view, kind="contract.closed", actor=actor, data={"zero_pay": zero_pay})
+
+
+def reviews(v: ContractView, ctx: Context) -> ReviewInput:
+    """V1: the reviews a closed contract opens, from the instant it closed."""
+    assert v.closed_at is not None
+    return ReviewInput(
+        contract_id=v.id, client_id=v.client_id, expert_id=v.expert_id, closed_at=v.closed_at, policy=ctx.policy
+    )

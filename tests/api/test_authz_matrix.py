@@ -65,6 +65,7 @@ TABLE = [
     Row("GET", "/v1/refund-requests/{refund_id}", READ),
     Row("GET", "/v1/disputes/{dispute_id}", READ),
     Row("GET", "/v1/contracts/{contract_id}/weeks/{iso_week}", READ),
+    Row("GET", "/v1/contracts/{contract_id}/statement", READ),
     Row("GET", "/v1/users/{user_id}/balance", "2xx 403 403 403 2xx 401"),
     Row(
         "POST",
@@ -112,6 +113,14 @@ TABLE = [
         {"entry_ids": ["{entry_id}"], "reason": "idle"},
     ),
     Row("DELETE", "/v1/time-entries/{entry_id}", EXPERT_VERB),
+    Row("GET", "/v1/contracts/{contract_id}/reviews", READ),
+    # Not closed yet: its parties are told so (409); strangers learn nothing (V1).
+    Row("POST", "/v1/contracts/{contract_id}/reviews", "ok ok 404 404 403 401", {"rating": 5, "text": "great"}),
+    # The client's published review of the expert, on a closed contract (V2).
+    Row("POST", "/v1/reviews/{review_id}/reply", "403 ok 404 404 403 401", {"text": "thank you"}),
+    Row("POST", "/v1/reviews/{review_id}/edit-request", "ok 403 404 404 403 401"),
+    Row("POST", "/v1/reviews/{review_id}/allow-edit", "403 ok 404 404 403 401"),
+    Row("PATCH", "/v1/reviews/{review_id}", "ok 403 404 404 403 401", {"rating": 5}),
     # Last: closing ends what the rows above act on.
     Row("POST", "/v1/contracts/{contract_id}/close", PARTY_VERB, {"remainder": "refund"}),
 ]
@@ -167,6 +176,7 @@ async def snapshot(api: AsyncClient, world: World, sessions: Any) -> dict[str, A
         f"/v1/contracts/{world.hourly_contract_id}/weeks/{world.week}",
         f"/v1/refund-requests/{world.refund_id}",
         f"/v1/disputes/{world.dispute_id}",
+        f"/v1/contracts/{world.review_id.rpartition('.')[0]}/reviews",
         f"/v1/users/{world.parties.client_id}/balance",
         f"/v1/users/{world.parties.expert_id}/balance",
     ]

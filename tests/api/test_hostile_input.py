@@ -31,6 +31,7 @@ IDS = {
     "dispute_id": "d-1",
     "entry_id": "t-1",
     "iso_week": "2026-W47",
+    "review_id": "c-1.client",
 }
 
 # Every money field of every body: (path, a valid body around it, the field, who sends it).
@@ -227,6 +228,9 @@ BODIES = [
     ),
     ("PATCH", "/v1/time-entries/{entry_id}", {"minutes": 30}),
     ("POST", "/v1/contracts/{contract_id}/weeks/{iso_week}/disputes", {"entry_ids": ["t-1"], "reason": "idle"}),
+    ("POST", "/v1/contracts/{contract_id}/reviews", {"rating": 5, "text": "great"}),
+    ("POST", "/v1/reviews/{review_id}/reply", {"text": "thanks"}),
+    ("PATCH", "/v1/reviews/{review_id}", {"rating": 4}),
 ]
 
 

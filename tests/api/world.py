@@ -1,7 +1,8 @@
 """The resources the contract tests aim their requests at, made once per test: a
 fixed-price contract whose funded milestone has a refund request and a dispute in
-negotiation with an offer, an hourly contract with an open week and a time entry, and
-two strangers who are parties of a contract of their own."""
+negotiation with an offer, an hourly contract with an open week and a time entry, a
+closed contract both parties have reviewed, and two strangers who are parties of a
+contract of their own."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ class World:
     hourly_contract_id: str
     week: str
     entry_id: str
+    # The client's review of the expert on a closed contract of theirs, both reviews
+    # published (V1).
+    review_id: str
 
     def path_ids(self, path: str) -> dict[str, str]:
         """The real value of every parameter a path template of the API can have."""
@@ -42,6 +46,7 @@ class World:
             "entry_id": self.entry_id,
             "iso_week": self.week,
             "user_id": self.parties.client_id,
+            "review_id": self.review_id,
         }
 
 
@@ -104,6 +109,11 @@ async def build_world(api: AsyncClient, env: WorkflowEnvironment) -> World:
             headers=parties.expert,
         )
     )
+    reviewed = await open_contract(api, parties)
+    created(await api.post(f"/v1/contracts/{reviewed['id']}/close", headers=parties.client))
+    for author in (parties.client, parties.expert):
+        review = {"rating": 4, "text": "clear and on time"}
+        created(await api.post(f"/v1/contracts/{reviewed['id']}/reviews", json=review, headers=author))
     return World(
         parties=parties,
         strangers=strangers,
@@ -115,4 +125,5 @@ async def build_world(api: AsyncClient, env: WorkflowEnvironment) -> World:
         hourly_contract_id=hid,
         week=week.week,
         entry_id=entry["id"],
+        review_id=f"{reviewed['id']}.client",
     )

@@ -1,0 +1,103 @@
+"""ReviewWorkflow: the two reviews of one closed contract (V1, V2), `reviews:{contract_id}`.
+
+Its contract starts it, as a child it abandons, in the step that closes the contract
+(C2). It publishes the reviews when both are posted or when the 14 days end, and ends
+once no window remains (replies, 28 days after the close, and any edit in progress).
+Every command answers the review it acted on, never the other side's unpublished one.
+The rules are escrow.rules.review; this module wires them to Temporal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
+
+with workflow.unsafe.imports_passed_through():
+    from escrow import search_attributes as sa
+    from escrow.models.review import (
+        EditReview,
+        PostReview,
+        ReplyToReview,
+        Review,
+        ReviewCommand,
+        ReviewInput,
+        ReviewsStatus,
+        ReviewsView,
+    )
+    from escrow.rules import Context, Decision
+    from escrow.rules import review as rules
+    from workflows.core import Deadline, Entity, checked
+
+
+@workflow.defn
+class ReviewWorkflow(Entity[ReviewsView]):
+    @workflow.init
+    def __init__(self, input: ReviewInput) -> None:
+        super().__init__(rules.opened(input), input.policy)
+
+    @workflow.run
+    async def run(self, input: ReviewInput) -> ReviewsView:
+        await self.live(rules.started(self.view, self.context()), lambda: self.view.status is ReviewsStatus.ENDED)
+        return self.view
+
+    @workflow.query
+    def state(self) -> ReviewsView:
+        """Both reviews, published or not: the API shows each caller what it may see."""
+        return self._view
+
+    # ------------------------------------------------------------------ V1, V2
+
+    @checked(rules.post)
+    async def post(self, cmd: PostReview) -> Review:
+        return await self._answer(rules.post, cmd)
+
+    @checked(rules.reply)
+    async def reply(self, cmd: ReplyToReview) -> Review:
+        return await self._answer(rules.reply, cmd)
+
+    @checked(rules.request_edit)
+    async def request_edit(self, cmd: ReviewCommand) -> Review:
+        return await self._answer(rules.request_edit, cmd)
+
+    @checked(rules.allow_edit)
+    async def allow_edit(self, cmd: ReviewCommand) -> Review:
+        return await self._answer(rules.allow_edit, cmd)
+
+    @checked(rules.edit)
+    async def edit(self, cmd: EditReview) -> Review:
+        return await self._answer(rules.edit, cmd)
+
+    async def _answer(self, decide: Callable[[ReviewsView, Any, Context], Decision[ReviewsView]], cmd: Any) -> Review:
+        await self.write(decide(self.view, cmd, self.context()))
+        return rules.answered(self.view, cmd)
+
+    # ------------------------------------------------------------------ deadlines
+
+    def deadlines(self) -> list[Deadline]:
+        v = self.view
+        if v.status is ReviewsStatus.OPEN:
+            return [Deadline(v.reviews_close_at, self.decide(rules.close_reviews))]
+        if v.status is ReviewsStatus.REPLIES:
+            return [Deadline(rules.ends_at(v), self.decide(rules.end))]
+        return []
+
+    def _next_deadline(self) -> Any:
+        return min((d.at for d in self.deadlines()), default=None)
+
+    def search_attributes(self) -> list[SearchAttributeUpdate]:
+        v, at = self.view, self._next_deadline()
+        return [
+            *sa.parties(v.contract_id, v.client_id, v.expert_id),
+            sa.ESCROW_STATE.value_set(f"reviews:{v.status.value}"),
+            sa.DEADLINE_AT.value_set(at) if at else sa.DEADLINE_AT.value_unset(),
+        ]
+
+    def details(self) -> str:
+        v = self.view
+        posted = ", ".join(f"{r.side} {'published' if r.published_at else 'hidden'}" for r in v.reviews) or "none"
+        at = self._next_deadline()
+        until = f"\n\nNext: {at:%Y-%m-%d %H:%M} UTC" if at else ""
+        return f"**reviews {v.status}** · posted: {posted}{until}"
