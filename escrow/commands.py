@@ -19,6 +19,8 @@ from escrow import ids
 from escrow.models import (
     AcceptOffer,
     AddMilestone,
+    AnswerChange,
+    ApplyRemainder,
     AwaitClaim,
     CloseContract,
     ContractView,
@@ -31,9 +33,11 @@ from escrow.models import (
     HourlyWeekView,
     LogTime,
     MakeOffer,
+    MilestoneChange,
     MilestoneView,
     OpenDispute,
     PartyCommand,
+    ProposeChange,
     Recommend,
     RefundAnswer,
     RefundView,
@@ -122,6 +126,12 @@ class Milestone(Definition[MilestoneView], workflow="MilestoneWorkflow", workflo
     open_dispute = update(OpenDispute, DisputeView)
     escalate_refund = update(EscalateRefund, DisputeView)
     await_claim = update(AwaitClaim)
+    # M6: answers the new milestone, funded from this one's remainder.
+    apply_remainder = update(ApplyRemainder)
+    # M8: each answers the change it acted on.
+    propose_change = update(ProposeChange, MilestoneChange)
+    accept_change = update(AnswerChange, MilestoneChange)
+    decline_change = update(AnswerChange, MilestoneChange)
 
 
 class Refund(Definition[RefundView], workflow="RefundRequestWorkflow", workflow_id=ids.refund):

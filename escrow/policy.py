@@ -75,6 +75,16 @@ class Policy(BaseModel):
     review_reply_window: timedelta = timedelta(days=28)
     review_edit_window: timedelta = timedelta(days=14)
 
+    # O1 (Elance): a contract holding escrow with no activity this long after its last
+    # milestone date becomes dormant; None where contracts never do.
+    dormant_after: timedelta | None = None
+    # O3: the expert is told this long after the dormant date.
+    dormant_expert_notice: timedelta = timedelta(days=7)
+    # O4: the dormant escrow is settled this long after the dormant date; a release
+    # request this old or older is released then, a younger one when it is this old.
+    dormant_settlement: timedelta = timedelta(days=14)
+    dormant_release_age: timedelta = timedelta(days=30)
+
     def arbitration_fee(self, disputed: int) -> int:
         """The whole fee for a dispute over `disputed` cents."""
         return max(self.arbitration_fee_min, disputed * self.arbitration_fee_basis_points // 10_000)
@@ -87,6 +97,7 @@ PRESETS: dict[str, Policy] = {
         review_window=timedelta(days=30),
         overdue_after=timedelta(days=15),
         reminders_before_deadline=(timedelta(days=7), timedelta(days=3), timedelta(days=1)),
+        dormant_after=timedelta(days=60),
     ),
     "freelancer": Policy(name="freelancer", fee_policy=FeePolicy.WINNER_REFUNDED),
 }

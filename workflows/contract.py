@@ -74,6 +74,10 @@ class ContractWorkflow(Entity[ContractView]):
                         "status": v.status,
                         "closed_at": v.closed_at,
                         "zero_pay": v.zero_pay,
+                        "last_activity_at": v.last_activity_at,
+                        "dormant_since": v.dormant_since,
+                        "dormant_expert_notified": v.dormant_expert_notified,
+                        "dormant_settled": v.dormant_settled,
                         "closing": self._closing,
                         "payment_method": self._payment_method,
                         "step": self._step,
@@ -108,13 +112,45 @@ class ContractWorkflow(Entity[ContractView]):
     @workflow.signal
     async def milestone_changed(self, summary: MilestoneSummary) -> None:
         async with self._turns.command():
-            await self._adopt(rules.with_milestone(self.view, summary))
+            await self._list_unlisted(summary)
+            view = rules.with_milestone(self.view, summary)
+            # Contracts started before dormancy (O1–O5) adopt as they did: they replay.
+            if not workflow.patched("dormancy"):
+                await self._adopt(view)
+                return
+            # O5: a change of terms or a release returns a dormant contract to active.
+            woke = rules.reactivated(view, self.context())
+            if woke is not None:
+                await self.write(woke)
+                return
+            await self._adopt(view)
+            # O2: the dormancy clock may have moved; the deadline loop reads it again.
+            self._changed = self._changed or self._policy.dormant_after is not None
 
     # ------------------------------------------------------------------ H1, H7
 
     def deadlines(self) -> list[Deadline]:
         at = rules.next_week_at(self.view, workflow.now())
-        return [] if at is None else [Deadline(at, self._open_week)]
+        out = [] if at is None else [Deadline(at, self._open_week)]
+        # O1, O3, O4: contracts started before dormancy keep the deadlines they had.
+        if workflow.patched("dormancy"):
+            actions = {
+                "dormant": self.decide(rules.went_dormant),
+                "notify_expert": self.decide(rules.expert_warned),
+                "settle": self._settle_dormant,
+            }
+            out += [Deadline(at, actions[what]) for at, what in rules.dormancy_deadlines(self.view, self._policy)]
+        return out
+
+    async def _settle_dormant(self) -> None:
+        """O4: the contract moves no money: each milestone settles its own escrow."""
+        decision = rules.dormant_settling(self.view, self.context())
+        if decision is None:
+            return
+        await self.write(decision)
+        for milestone_id in rules.to_settle(self.view):
+            handle = workflow.get_external_workflow_handle(ids.milestone(milestone_id))
+            await handle.signal(MilestoneWorkflow.settle_dormant)
 
     async def _open_week(self) -> None:
         """H1: weeks start themselves, at the Monday 00:00 that begins each one."""
@@ -172,6 +208,22 @@ class ContractWorkflow(Entity[ContractView]):
             await self._week(w).signal(HourlyWeekWorkflow.contract_ended, workflow.now())
         await self._adopt(self.view)
         return self.view
+
+    async def _list_unlisted(self, summary: MilestoneSummary) -> None:
+        """M6: a milestone funded from a remainder is started by the milestone that held
+        it, not added here. Whichever of the two reports first lists it, so the contract
+        never closes (C2) while it holds money; one that appears while the contract is
+        closing gets the closing order the others got (C1)."""
+        unlisted = rules.unlisted(self.view, summary)
+        if not unlisted or not workflow.patched("remainder-milestone"):
+            return
+        self._view = self.view.model_copy(update={"milestones": [*self.view.milestones, *unlisted]})
+        if self._closing is None:
+            return
+        assert self._closing.remainder is not None
+        order = CloseMilestone(actor=self._closing.actor, remainder=self._closing.remainder)
+        for m in unlisted:
+            await workflow.get_external_workflow_handle(ids.milestone(m.id)).signal(MilestoneWorkflow.close, order)
 
     async def _adopt(self, view: ContractView) -> None:
         """A child's summary changes no money here: adopt it, and close the contract if

@@ -16,8 +16,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeUpdate
+from temporalio.common import SearchAttributeUpdate, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from escrow import ids
@@ -25,21 +26,26 @@ with workflow.unsafe.imports_passed_through():
     from escrow.errors import Refusal, refuse
     from escrow.models import (
         Actor,
+        AnswerChange,
+        ApplyRemainder,
         AwaitClaim,
         Claim,
         CloseMilestone,
         DisputeView,
         EscalateRefund,
+        MilestoneChange,
         MilestoneInput,
         MilestoneSummary,
         MilestoneView,
         OpenDispute,
+        ProposeChange,
         RefundPhase,
         RefundView,
         RequestRefund,
         Submit,
     )
     from escrow.money import format_cents
+    from escrow.rules import Decision
     from escrow.rules import milestone as rules
     from escrow.rules import refund as refund_rules
     from escrow.rules.milestone import Timer
@@ -60,6 +66,8 @@ class MilestoneWorkflow(Reporting[MilestoneView]):
         super().__init__(rules.initial_view(input), input.policy)
         # M5: which reminders of the current review window went out.
         self._reminded: set[timedelta] = set()
+        # M6: while true, a step is not reported to the contract yet.
+        self._quiet = False
 
     @workflow.run
     async def run(self, input: MilestoneInput) -> MilestoneView:
@@ -92,6 +100,25 @@ class MilestoneWorkflow(Reporting[MilestoneView]):
     void_submission = command(rules.void_submission)
     request_revision = command(rules.request_revision)
     release = command(rules.release)
+
+    # ---------------------------------------------------------------- M8 changes
+    # Each answers the change it acted on.
+
+    @checked(rules.check_propose_change)
+    async def propose_change(self, cmd: ProposeChange) -> MilestoneChange:
+        decision = rules.propose_change(self.view, cmd, self.context())
+        await self.write(decision)
+        return decision.view.changes[-1]
+
+    @checked(rules.check_accept_change)
+    async def accept_change(self, cmd: AnswerChange) -> MilestoneChange:
+        await self.write(rules.accept_change(self.view, cmd, self.context()))
+        return rules.change_of(self.view, cmd.change_id)
+
+    @checked(rules.check_answer_change)
+    async def decline_change(self, cmd: AnswerChange) -> MilestoneChange:
+        await self.write(rules.decline_change(self.view, cmd, self.context()))
+        return rules.change_of(self.view, cmd.change_id)
 
     @checked(rules.check_submit)
     async def submit(self, cmd: Submit) -> MilestoneView:
@@ -164,6 +191,35 @@ class MilestoneWorkflow(Reporting[MilestoneView]):
         summary = f"Dispute over {format_cents(amount, filing.currency)} of milestone '{self.view.title}'"
         return await self.start_dispute(filing, summary, rules.dispute_resolved)
 
+    # ---------------------------------------------------------------- M6 the remainder
+
+    @checked(rules.check_apply_remainder)
+    async def apply_remainder(self, cmd: ApplyRemainder) -> MilestoneView:
+        """M6: this milestone moves its remainder into a new milestone's escrow (its
+        step), then starts that milestone, which opens in progress with the money it
+        received. Answers the new milestone as its workflow starts with it."""
+        v, ctx = self.view, self.context()
+        new = rules.remainder_input(v, cmd, workflow.uuid4().hex, ctx)
+        # The contract hears of this step (and, from it, of the new milestone) only once
+        # that milestone exists, so a closing contract can send it its order (C1).
+        self._quiet = True
+        try:
+            await self.write(rules.remainder_applied(v, cmd, new, ctx))
+        finally:
+            self._quiet = False
+        await workflow.start_child_workflow(
+            MilestoneWorkflow.run,
+            new,
+            id=ids.milestone(new.milestone_id),
+            # Its escrow outlives this milestone's workflow, as any milestone's does.
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            static_summary=f"Milestone '{new.title}' {format_cents(new.amount, new.currency)} of contract "
+            f"{new.contract_id}, funded from the remainder of milestone {v.id}",
+            search_attributes=TypedSearchAttributes(sa.parties(v.contract_id, v.client_id, v.expert_id)),
+        )
+        await self.written()
+        return rules.initial_view(new)
+
     # ---------------------------------------------------------------- C1 closing
 
     @workflow.signal
@@ -177,6 +233,22 @@ class MilestoneWorkflow(Reporting[MilestoneView]):
             elif amount := rules.refund_on_close(self.view, cmd):
                 # C1: the client gets it back by refund request (R).
                 await self._start_refund(cmd.actor, amount, "Contract closed", RefundPhase.ESCROW, False)
+
+    # ---------------------------------------------------------------- O1–O5 dormancy
+
+    @workflow.signal
+    async def settle_dormant(self) -> None:
+        """O4: the contract stayed dormant; release what a party asked release of long
+        enough ago (or schedule it), refund the rest."""
+        async with self._turns.command():
+            await self.write(rules.settle_dormant(self.view, self.context()))
+
+    async def write(self, decision: Decision[MilestoneView] | None) -> None:
+        # O2, O5: the step remembers a party's activity, reported to the contract.
+        # Milestones started before dormancy report nothing new: their histories replay.
+        if decision is not None and workflow.patched("dormancy"):
+            decision = rules.noted(decision, self.context())
+        await super().write(decision)
 
     # ---------------------------------------------------------------- deadlines
 
@@ -204,8 +276,17 @@ class MilestoneWorkflow(Reporting[MilestoneView]):
     # C1, C2: the contract closes once its milestones' money has all moved.
     REPORT = "milestone_changed"
 
+    async def written(self) -> None:
+        if not self._quiet:
+            await super().written()
+
     def summary(self, finished: bool) -> MilestoneSummary:
-        return rules.summary(self.view, finished)
+        summary = rules.summary(self.view, finished)
+        if workflow.patched("dormancy"):
+            return summary
+        # Reported as before dormancy (O1–O5), so a running milestone's signals replay.
+        dormancy = ("due_date", "submitted_at", "last_activity_at", "last_reactivation_at")
+        return summary.model_copy(update=dict.fromkeys(dormancy))
 
     def search_attributes(self) -> list[SearchAttributeUpdate]:
         return sa.case(self.view, self.view.status.value, self.view.amount)

@@ -9,7 +9,8 @@ What must hold, whatever crashed or raced:
 - every account's balance is what its transfers add up to;
 - every escrow account holds exactly its milestone's or billing week's `escrow`, and
   every milestone and week with escrow has its account;
-- per milestone and week, funded = released + refunded + escrow (L4);
+- per milestone and week, funded = released + refunded + escrow (L4), plus, for a
+  milestone, the remainder it applied to a new one (M6);
 - a hold is settled at most once, by a transfer that moves exactly the held amount
   out of the account the hold went into (L5).
 """
@@ -122,5 +123,9 @@ def _owner_matches(bad: list[str], owner: str, account: str, escrow: int, escrow
         bad.append(f"account {account} holds {held} but {owner} shows escrow {escrow}")
     funded = view.get("funded", view.get("charged", 0))
     released, refunded = view.get("released", 0), view.get("refunded", 0)
-    if funded != released + refunded + escrow:
-        bad.append(f"{owner}: funded {funded} != released {released} + refunded {refunded} + escrow {escrow} (L4)")
+    applied = view.get("applied", 0)  # M6: moved on to a new milestone
+    if funded != released + refunded + applied + escrow:
+        moved = f" + applied {applied}" if applied else ""
+        bad.append(
+            f"{owner}: funded {funded} != released {released} + refunded {refunded}{moved} + escrow {escrow} (L4)"
+        )

@@ -36,6 +36,8 @@ class ContractStatus(StrEnum):
     # C1: closed by a party; waiting for its escrow to be released or refunded.
     CLOSING = "closing"
     CLOSED = "closed"
+    # O1: holds escrow and nobody acted on it for too long (Elance).
+    DORMANT = "dormant"
 
 
 class CloseContract(PartyCommand):
@@ -64,6 +66,12 @@ class ContractInput(BaseModel):
     closing: CloseContract | None = None
     closed_at: datetime | None = None
     zero_pay: bool | None = None
+    # O1–O5: the contract's own last O2 activity (its milestones report theirs); the
+    # dormant date; whether the expert was told (O3) and the escrow settled (O4).
+    last_activity_at: datetime | None = None
+    dormant_since: datetime | None = None
+    dormant_expert_notified: bool = False
+    dormant_settled: bool = False
     step: int = 0
 
 
@@ -83,6 +91,12 @@ class ContractView(BaseModel):
     closed_at: datetime | None = None
     # C2: closed with nothing paid to the expert.
     zero_pay: bool | None = None
+    # O1–O5: the contract's own last O2 activity (its milestones report theirs); the
+    # dormant date; whether the expert was told (O3) and the escrow settled (O4).
+    last_activity_at: datetime | None = None
+    dormant_since: datetime | None = None
+    dormant_expert_notified: bool = False
+    dormant_settled: bool = False
 
     @computed_field  # type: ignore[prop-decorator]
     @property

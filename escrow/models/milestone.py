@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field, StrictBool, computed_field
+from pydantic import BaseModel, Field, StrictBool, computed_field, model_validator
 
-from escrow.inputs import Cents, Reference, RequiredText, Text
+from escrow.inputs import Cents, Reference, RequiredText, Text, Title
 from escrow.models.common import Command, PartyCommand, Role
 from escrow.policy import Policy
 
 __all__ = [
+    "AnswerChange",
+    "ApplyRemainder",
     "AwaitClaim",
+    "ChangeStatus",
     "Claim",
     "ClaimKind",
     "ClaimStatus",
@@ -23,8 +26,10 @@ __all__ = [
     "Invoice",
     "InvoiceKind",
     "MilestoneInput",
+    "MilestoneChange",
     "MilestoneStatus",
     "MilestoneSummary",
+    "ProposeChange",
     "MilestoneView",
     "Release",
     "Remainder",
@@ -61,6 +66,9 @@ class MilestoneInput(BaseModel):
     due_date: date | None = None
     proposed_by: Role
     policy: Policy
+    # M6: the milestone whose remainder funds this one. Its money is already here (that
+    # milestone moved it), so this one starts in progress with `amount` in escrow.
+    funded_from: str | None = None
 
 
 class Hold(BaseModel):
@@ -126,6 +134,29 @@ class Claim(BaseModel):
         return not self.after_release and self.status in (ClaimStatus.OPEN, ClaimStatus.DECLINED)
 
 
+class ChangeStatus(StrEnum):
+    PROPOSED = "proposed"  # M8: waiting for the other party; proposals do not expire
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+
+
+class MilestoneChange(BaseModel):
+    """M8: a change one party proposed to this milestone, for the other to answer."""
+
+    id: str
+    status: ChangeStatus = ChangeStatus.PROPOSED
+    proposed_by: Role
+    proposed_at: datetime
+    title: str | None = None
+    description: str | None = None
+    due_date: date | None = None
+    # The new amount: only ever more than the milestone's.
+    amount: int | None = None
+    # Remove the milestone (cancel it): only while it is not funded.
+    remove: bool = False
+    decided_at: datetime | None = None
+
+
 class MilestoneView(BaseModel):
     id: str
     contract_id: str
@@ -144,9 +175,18 @@ class MilestoneView(BaseModel):
     # What the expert keeps: a refund or dispute of released money lowers it (M10).
     released: int = 0
     # Every refund to the client, before or after release: funded = released +
-    # refunded + escrow (L4).
+    # refunded + applied + escrow (L4).
     refunded: int = 0
+    # M6: the remainder moved to a new milestone of the contract (`applied_to`); a
+    # milestone funded so names where its money came from (`funded_from`).
+    applied: int = 0
+    applied_to: str | None = None
+    funded_from: str | None = None
     submitted_at: datetime | None = None
+    # O2, O5: when a party last acted on this milestone, and last did so in a way that
+    # returns a dormant contract to active.
+    last_activity_at: datetime | None = None
+    last_reactivation_at: datetime | None = None
     overdue: bool = False
     revisions: int = 0
     deadline_at: datetime | None = None
@@ -154,6 +194,7 @@ class MilestoneView(BaseModel):
     holds: list[Hold] = Field(default_factory=list)
     invoices: list[Invoice] = Field(default_factory=list)
     claims: list[Claim] = Field(default_factory=list)
+    changes: list[MilestoneChange] = Field(default_factory=list)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -183,6 +224,29 @@ class Fund(PartyCommand):
     card_authenticated: StrictBool = True
 
 
+class ProposeChange(PartyCommand):
+    """M8: the fields to change, or `remove`; at least one, and `remove` alone."""
+
+    title: Title | None = None
+    description: Text | None = None
+    due_date: date | None = None
+    amount: Cents | None = None
+    remove: StrictBool = False
+
+    @model_validator(mode="after")
+    def _one_kind_of_change(self) -> ProposeChange:
+        edits = [self.title, self.description, self.due_date, self.amount]
+        if self.remove and any(e is not None for e in edits):
+            raise ValueError("remove changes nothing else: send it alone")
+        if not self.remove and all(e is None for e in edits):
+            raise ValueError("a change needs title, description, due_date, amount or remove")
+        return self
+
+
+class AnswerChange(PartyCommand):
+    change_id: Reference
+
+
 class Release(PartyCommand):
     # Required: a missing amount must not mean "everything", which can't be undone.
     amount: Cents
@@ -208,6 +272,13 @@ class Remainder(StrEnum):
     REFUND = "refund"
 
 
+class ApplyRemainder(PartyCommand):
+    """M6: a new milestone of the same contract, funded from this one's remainder."""
+
+    title: Title
+    due_date: date | None = None
+
+
 class CloseMilestone(PartyCommand):
     """C1, sent by the contract: what to do with the money still in escrow."""
 
@@ -226,3 +297,12 @@ class MilestoneSummary(BaseModel):
     settled: bool
     # The workflow has ended: it will report no more.
     finished: bool = False
+    # M6: the remainder this milestone moved to a new milestone, which it started.
+    applied: int = 0
+    applied_to: str | None = None
+    # O1–O5: the milestone's date, its release request, and its last O2 activity and
+    # O5 reactivating activity, for the contract's dormancy clock.
+    due_date: date | None = None
+    submitted_at: datetime | None = None
+    last_activity_at: datetime | None = None
+    last_reactivation_at: datetime | None = None

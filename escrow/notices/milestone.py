@@ -97,3 +97,25 @@ class RefundUnpaid(AboutMoney):
         if self.approver:
             return f"The refund of {self.money} you approved could not be paid from your available balance."
         return f"The approved refund of {self.money} could not be paid: the expert's available balance is short."
+
+
+@dataclass(frozen=True)
+class ChangeProposed(Notice):
+    """M8: to the other party, who approves or declines; the proposal does not expire."""
+
+    title: str
+    proposer: str
+
+    def text(self) -> str:
+        return f"The {self.proposer} proposed a change to '{self.title}'; approve or decline it."
+
+
+@dataclass(frozen=True)
+class ChangeAnswered(Notice):
+    """M8: to the party who proposed the change."""
+
+    title: str
+    accepted: bool
+
+    def text(self) -> str:
+        return f"Your proposed change to '{self.title}' was {'approved' if self.accepted else 'declined'}."

@@ -1,4 +1,4 @@
-"""Contracts (M1, M8, H1, H7, C1, C2): the decisions of one contract between a client
+"""Contracts (M1, M8, H1, H7, C1, C2, O1–O5): the decisions of one contract between a client
 and an expert. The contract moves no money: its milestones and billing weeks own their
 escrow and report it here as summaries.
 
@@ -10,7 +10,7 @@ it has moved, flagged zero-pay when the expert got nothing (C2).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 
 from escrow.calendar import BillingWeek, iso_week
 from escrow.errors import Refusal, refuse
@@ -23,6 +23,7 @@ from escrow.models import (
     ContractType,
     ContractView,
     MilestoneInput,
+    MilestoneStatus,
     MilestoneSummary,
     MilestoneView,
     PaymentStatus,
@@ -35,7 +36,14 @@ from escrow.models import (
 from escrow.models.hourly import HourlyWeekInput
 from escrow.models.review import ReviewInput
 from escrow.money import format_cents
-from escrow.notices.contract import ClientReactivated, ClientSuspended
+from escrow.notices.contract import (
+    ClientReactivated,
+    ClientSuspended,
+    ContractDormant,
+    DormantExpertNotice,
+    DormantSettled,
+)
+from escrow.policy import Policy
 from escrow.rules import Context, Decision, made_from
 
 BILLED = (ContractStatus.ACTIVE, ContractStatus.ON_HOLD)
@@ -75,7 +83,7 @@ def done(v: ContractView) -> bool:
 
 def check_add_milestone(v: ContractView, cmd: AddMilestone, ctx: Context) -> None:
     require_party(v, cmd.actor)
-    if v.status != ContractStatus.ACTIVE:
+    if v.status not in (ContractStatus.ACTIVE, ContractStatus.DORMANT):
         raise refuse(Refusal.CONFLICT, f"contract is {v.status}")
     if v.type != ContractType.FIXED:
         raise refuse(Refusal.CONFLICT, "hourly contracts bill by the week, not by milestone")
@@ -109,8 +117,31 @@ def new_milestone(v: ContractView, cmd: AddMilestone, milestone_id: str, ctx: Co
 def milestone_added(v: ContractView, cmd: AddMilestone, first: MilestoneView, ctx: Context) -> Decision[ContractView]:
     """The contract lists the new milestone, as it is before its first step."""
     summary = MilestoneSummary(id=first.id, status=first.status, escrow=0, released=0, refunded=0, settled=False)
-    view = v.model_copy(update={"milestones": [*v.milestones, summary]})
+    # O2, O5: a change of terms is activity, and returns a dormant contract to active.
+    view = _awake(v, ctx).model_copy(update={"milestones": [*v.milestones, summary]})
     return Decision(view=view, kind="contract.milestone_added", actor=cmd.actor, data={"milestone_id": first.id})
+
+
+def unlisted(v: ContractView, summary: MilestoneSummary) -> list[MilestoneSummary]:
+    """M6: milestones a report names that the contract does not list: the one reporting
+    (funded from a remainder, it was never added here), or the one its remainder funds,
+    as it opens, unsettled. Its own reports then replace what is listed."""
+    listed = {m.id for m in v.milestones}
+    out = []
+    if summary.id not in listed and not summary.finished:
+        out.append(summary)
+    if summary.applied_to is not None and summary.applied_to not in listed | {summary.id}:
+        out.append(
+            MilestoneSummary(
+                id=summary.applied_to,
+                status=MilestoneStatus.IN_PROGRESS,
+                escrow=summary.applied,
+                released=0,
+                refunded=0,
+                settled=False,
+            )
+        )
+    return out
 
 
 def with_milestone(v: ContractView, summary: MilestoneSummary) -> ContractView:
@@ -138,9 +169,9 @@ def week_opened(v: ContractView, ctx: Context) -> Decision[ContractView] | None:
     if not billing(v) or any(w.week == week for w in v.weeks):
         return None
     summary = WeekSummary(week=week, status=WeekStatus.OPEN, escrow=0, released=0, payment_status=PaymentStatus.NOT_DUE)
-    return Decision(
-        view=v.model_copy(update={"weeks": [*v.weeks, summary]}), kind="contract.week_opened", data={"week": week}
-    )
+    # O2: a week's timesheet is the contract's activity.
+    view = v.model_copy(update={"weeks": [*v.weeks, summary], "last_activity_at": ctx.now})
+    return Decision(view=view, kind="contract.week_opened", data={"week": week})
 
 
 def new_week(v: ContractView, payment_method: str | None, ctx: Context) -> HourlyWeekInput:
@@ -202,7 +233,7 @@ def payment_method_set(v: ContractView, cmd: SetPaymentMethod, ctx: Context) -> 
 def check_close(v: ContractView, cmd: CloseContract, ctx: Context) -> Remainder:
     """C1: what happens to unreleased escrow: the client says; an expert gives it back."""
     require_party(v, cmd.actor)
-    if v.status not in BILLED:
+    if v.status not in (*BILLED, ContractStatus.DORMANT):
         raise refuse(Refusal.CONFLICT, f"contract is already {v.status}")
     if cmd.actor.role == Role.EXPERT:
         if cmd.remainder == Remainder.RELEASE:
@@ -216,7 +247,8 @@ def check_close(v: ContractView, cmd: CloseContract, ctx: Context) -> Remainder:
 def closing(v: ContractView, cmd: CloseContract, ctx: Context) -> Decision[ContractView]:
     """C1: closing until every child has moved its money."""
     remainder = check_close(v, cmd, ctx)
-    view = v.model_copy(update={"status": ContractStatus.CLOSING})
+    # O5: a cancellation request ends dormancy too.
+    view = v.model_copy(update={"status": ContractStatus.CLOSING, "last_activity_at": ctx.now})
     return Decision(view=view, kind="contract.closing", actor=cmd.actor, data={"remainder": remainder.value})
 
 
@@ -238,3 +270,122 @@ def reviews(v: ContractView, ctx: Context) -> ReviewInput:
     return ReviewInput(
         contract_id=v.id, client_id=v.client_id, expert_id=v.expert_id, closed_at=v.closed_at, policy=ctx.policy
     )
+
+
+# ---------------------------------------------------------------------- O1–O5 dormancy
+
+
+def _day(d: date | None) -> datetime | None:
+    return None if d is None else datetime.combine(d, time(), tzinfo=UTC)
+
+
+def dormancy_clock(v: ContractView) -> datetime:
+    """O1, O2: what the 60 days run from: the latest milestone date or activity (the
+    contract's own, its milestones'), the contract's start if there is none."""
+    moments = [v.created_at, v.last_activity_at]
+    for m in v.milestones:
+        moments += [_day(m.due_date), m.last_activity_at]
+    return max(m for m in moments if m is not None)
+
+
+def dormant_at(v: ContractView, policy: Policy) -> datetime | None:
+    """O1: when an active contract holding escrow becomes dormant, under a policy that
+    has dormancy."""
+    if policy.dormant_after is None or v.status != ContractStatus.ACTIVE or v.escrow_total <= 0:
+        return None
+    return dormancy_clock(v) + policy.dormant_after
+
+
+def dormancy_deadlines(v: ContractView, policy: Policy) -> list[tuple[datetime, str]]:
+    """O1, O3, O4: the instants of this contract's dormancy, and what falls due then."""
+    at = dormant_at(v, policy)
+    if at is not None:
+        return [(at, "dormant")]
+    since = v.dormant_since
+    if v.status != ContractStatus.DORMANT or since is None:
+        return []
+    out = []
+    if not v.dormant_expert_notified:
+        out.append((since + policy.dormant_expert_notice, "notify_expert"))
+    if not v.dormant_settled:
+        out.append((since + policy.dormant_settlement, "settle"))
+    return out
+
+
+def went_dormant(v: ContractView, ctx: Context) -> Decision[ContractView] | None:
+    """O1: no activity for 60 days after the last milestone date: dormant from then;
+    the client is told."""
+    at = dormant_at(v, ctx.policy)
+    if at is None or ctx.now < at:
+        return None
+    update = {
+        "status": ContractStatus.DORMANT,
+        "dormant_since": at,
+        "dormant_expert_notified": False,
+        "dormant_settled": False,
+    }
+    settles_at = at + ctx.policy.dormant_settlement
+    return Decision(
+        view=v.model_copy(update=update),
+        kind="contract.dormant",
+        data={"dormant_since": at.isoformat()},
+        notices=[ContractDormant(to=(v.client_id,), settles_at=settles_at)],
+    )
+
+
+def expert_warned(v: ContractView, ctx: Context) -> Decision[ContractView] | None:
+    """O3: a week after the dormant date the expert is told of the coming settlement."""
+    since = v.dormant_since
+    if v.status != ContractStatus.DORMANT or since is None or v.dormant_expert_notified:
+        return None
+    if ctx.now < since + ctx.policy.dormant_expert_notice:
+        return None
+    settles_at = since + ctx.policy.dormant_settlement
+    return Decision(
+        view=v.model_copy(update={"dormant_expert_notified": True}),
+        kind="contract.dormant_expert_notified",
+        notices=[DormantExpertNotice(to=(v.expert_id,), settles_at=settles_at)],
+    )
+
+
+def dormant_settling(v: ContractView, ctx: Context) -> Decision[ContractView] | None:
+    """O4: two weeks after the dormant date the escrow is settled; the contract asks
+    each milestone (`to_settle`), whose own rule releases or refunds."""
+    since = v.dormant_since
+    if v.status != ContractStatus.DORMANT or since is None or v.dormant_settled:
+        return None
+    if ctx.now < since + ctx.policy.dormant_settlement:
+        return None
+    return Decision(
+        view=v.model_copy(update={"dormant_settled": True}),
+        kind="contract.dormant_settled",
+        notices=[DormantSettled(to=(v.client_id, v.expert_id))],
+    )
+
+
+def to_settle(v: ContractView) -> list[str]:
+    """O4: the milestones asked to settle their dormant escrow."""
+    return [m.id for m in v.milestones if not m.finished and m.escrow > 0]
+
+
+def _awake(v: ContractView, ctx: Context) -> ContractView:
+    """O2, O5: a party acted; a dormant contract is active again, its clock restarted."""
+    update: dict[str, object] = {"last_activity_at": ctx.now}
+    if v.status == ContractStatus.DORMANT:
+        update |= {
+            "status": ContractStatus.ACTIVE,
+            "dormant_since": None,
+            "dormant_expert_notified": False,
+            "dormant_settled": False,
+        }
+    return v.model_copy(update=update)
+
+
+def reactivated(v: ContractView, ctx: Context) -> Decision[ContractView] | None:
+    """O5: a milestone reported a change of terms or a release since the dormant date."""
+    since = v.dormant_since
+    if v.status != ContractStatus.DORMANT or since is None:
+        return None
+    if not any(m.last_reactivation_at and m.last_reactivation_at >= since for m in v.milestones):
+        return None
+    return Decision(view=_awake(v, ctx), kind="contract.active_again")

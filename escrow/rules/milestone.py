@@ -10,6 +10,7 @@ settled, else `{wf}:refund:{step}`, `{wf}:clawback:{claim}`.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -17,6 +18,9 @@ from escrow import accounts, holds
 from escrow.errors import Refusal, refuse
 from escrow.models import (
     Actor,
+    AnswerChange,
+    ApplyRemainder,
+    ChangeStatus,
     Claim,
     ClaimKind,
     ClaimStatus,
@@ -28,12 +32,14 @@ from escrow.models import (
     Fund,
     Invoice,
     InvoiceKind,
+    MilestoneChange,
     MilestoneInput,
     MilestoneStatus,
     MilestoneSummary,
     MilestoneView,
     OpenDispute,
     PartyCommand,
+    ProposeChange,
     RefundInput,
     RefundPhase,
     RefundStatus,
@@ -49,6 +55,8 @@ from escrow.models import (
 from escrow.money import format_cents
 from escrow.notices import Notice
 from escrow.notices.milestone import (
+    ChangeAnswered,
+    ChangeProposed,
     Overdue,
     RefundedToYou,
     RefundUnpaid,
@@ -71,18 +79,21 @@ LIVE = (ClaimStatus.OPEN, ClaimStatus.DECLINED)
 
 
 def initial_view(input: MilestoneInput) -> MilestoneView:
-    return made_from(
-        input,
-        MilestoneView,
-        id=input.milestone_id,
-        policy=input.policy.name,
+    if input.funded_from is not None:
+        # M6: funded from another milestone's remainder, which that milestone moved here.
+        funded = {"status": MilestoneStatus.IN_PROGRESS, "escrow": input.amount, "funded": input.amount}
+    else:
         # M1: a client's milestone is agreed; an expert's is a proposal (M8).
-        status=MilestoneStatus.PROPOSED if input.proposed_by == Role.EXPERT else MilestoneStatus.AGREED,
-    )
+        funded = {"status": MilestoneStatus.PROPOSED if input.proposed_by == Role.EXPERT else MilestoneStatus.AGREED}
+    return made_from(input, MilestoneView, id=input.milestone_id, policy=input.policy.name, **funded)
 
 
 def created(v: MilestoneView, ctx: Context) -> Decision[MilestoneView]:
-    return Decision(view=v, kind="milestone.created")
+    """The opening step. A milestone funded from a remainder (M6) records the money it
+    received; the transfer was the other milestone's step, so none is posted here."""
+    if v.funded_from is None:
+        return Decision(view=v, kind="milestone.created")
+    return Decision(view=v, kind="milestone.created", data={"funded_from": v.funded_from, "amount": v.escrow})
 
 
 def summary(v: MilestoneView, finished: bool = False) -> MilestoneSummary:
@@ -132,13 +143,128 @@ def decline(v: MilestoneView, cmd: PartyCommand, ctx: Context) -> Decision[Miles
     )
 
 
+# -------------------------------------------------------------------- M8 changes
+
+# A change is proposed to an active milestone: not declined, cancelled or paid out.
+UNCHANGEABLE = (*ENDED, MilestoneStatus.COMPLETED)
+
+
+def check_propose_change(v: MilestoneView, cmd: ProposeChange, ctx: Context) -> None:
+    require_party(v, cmd.actor, cmd.actor.role)
+    _require_applicable(v, cmd.amount, cmd.remove)
+
+
+def _require_applicable(v: MilestoneView, amount: int | None, remove: bool) -> None:
+    """What the milestone's state allows of a change, when proposed and again when accepted."""
+    if v.status in UNCHANGEABLE:
+        raise refuse(Refusal.CONFLICT, f"milestone is {v.status}: it can no longer be changed (M8)")
+    if amount is not None and amount <= v.amount:
+        raise refuse(
+            Refusal.CONFLICT,
+            f"a milestone's amount may only grow (M8): it is {format_cents(v.amount, v.currency)}",
+        )
+    if remove and v.status not in UNFUNDED:
+        raise refuse(Refusal.CONFLICT, f"only a milestone not yet funded can be removed (M8); it is {v.status}")
+
+
+def propose_change(v: MilestoneView, cmd: ProposeChange, ctx: Context) -> Decision[MilestoneView]:
+    """M8: either party proposes; the other answers. Proposals do not expire."""
+    check_propose_change(v, cmd, ctx)
+    change = MilestoneChange(
+        id=f"change-{ctx.step}",
+        proposed_by=cmd.actor.role,
+        proposed_at=ctx.now,
+        title=cmd.title,
+        description=cmd.description,
+        due_date=cmd.due_date,
+        amount=cmd.amount,
+        remove=cmd.remove,
+    )
+    other = v.expert_id if cmd.actor.role == Role.CLIENT else v.client_id
+    return Decision(
+        view=v.model_copy(update={"changes": [*v.changes, change]}),
+        kind="milestone.change_proposed",
+        actor=cmd.actor,
+        data={"change": change.model_dump(mode="json")},
+        notices=[ChangeProposed(to=(other,), title=v.title, proposer=str(cmd.actor.role))],
+    )
+
+
+def check_answer_change(v: MilestoneView, cmd: AnswerChange, ctx: Context) -> MilestoneChange:
+    require_party(v, cmd.actor, cmd.actor.role)
+    change = next((c for c in v.changes if c.id == cmd.change_id), None)
+    if change is None:
+        raise refuse(Refusal.NOT_FOUND, f"no change {cmd.change_id} of this milestone")
+    if change.proposed_by == cmd.actor.role:
+        raise refuse(Refusal.FORBIDDEN, "a proposed change is answered by the other party (M8)")
+    if change.status != ChangeStatus.PROPOSED:
+        raise refuse(Refusal.CONFLICT, f"this change was already {change.status}")
+    return change
+
+
+def check_accept_change(v: MilestoneView, cmd: AnswerChange, ctx: Context) -> MilestoneChange:
+    change = check_answer_change(v, cmd, ctx)
+    _require_applicable(v, change.amount, change.remove)
+    return change
+
+
+def accept_change(v: MilestoneView, cmd: AnswerChange, ctx: Context) -> Decision[MilestoneView]:
+    """M8: the change applies. A higher amount is funded into the same escrow by the
+    client (`fund`); a removal cancels the milestone."""
+    change = check_accept_change(v, cmd, ctx)
+    update: dict[str, object] = {
+        name: value
+        for name in ("title", "description", "due_date", "amount")
+        if (value := getattr(change, name)) is not None
+    }
+    if change.remove:
+        update["status"] = MilestoneStatus.CANCELLED
+    decided = change.model_copy(update={"status": ChangeStatus.ACCEPTED, "decided_at": ctx.now})
+    update["changes"] = [decided if c.id == change.id else c for c in v.changes]
+    return _answered(v, v.model_copy(update=update), decided, cmd, "milestone.change_accepted")
+
+
+def decline_change(v: MilestoneView, cmd: AnswerChange, ctx: Context) -> Decision[MilestoneView]:
+    change = check_answer_change(v, cmd, ctx)
+    decided = change.model_copy(update={"status": ChangeStatus.DECLINED, "decided_at": ctx.now})
+    view = v.model_copy(update={"changes": [decided if c.id == change.id else c for c in v.changes]})
+    return _answered(v, view, decided, cmd, "milestone.change_declined")
+
+
+def _answered(
+    v: MilestoneView, view: MilestoneView, change: MilestoneChange, cmd: AnswerChange, kind: str
+) -> Decision[MilestoneView]:
+    """The proposer is told, naming the milestone by the title it had."""
+    proposer = v.client_id if change.proposed_by == Role.CLIENT else v.expert_id
+    accepted = change.status == ChangeStatus.ACCEPTED
+    return Decision(
+        view=view,
+        kind=kind,
+        actor=cmd.actor,
+        data={"change_id": change.id},
+        notices=[ChangeAnswered(to=(proposer,), title=v.title, accepted=accepted)],
+    )
+
+
+def change_of(v: MilestoneView, change_id: str) -> MilestoneChange:
+    return next(c for c in v.changes if c.id == change_id)
+
+
 # -------------------------------------------------------------------- M2 funding
+
+# M8: a funded milestone whose amount grew takes the difference into the same escrow.
+TOPPABLE = (MilestoneStatus.IN_PROGRESS, MilestoneStatus.SUBMITTED, MilestoneStatus.PARTIALLY_RELEASED)
 
 
 def check_fund(v: MilestoneView, cmd: Fund, ctx: Context) -> None:
     require_party(v, cmd.actor, Role.CLIENT)
-    if v.status != MilestoneStatus.AGREED:
-        raise refuse(Refusal.CONFLICT, f"only an agreed, unfunded milestone can be funded; it is {v.status}")
+    if v.status == MilestoneStatus.AGREED:
+        return
+    if v.status in TOPPABLE and v.amount > v.funded:
+        if not cmd.card_authenticated:
+            raise refuse(Refusal.CONFLICT, "funding an approved increase needs an authenticated card (M2, M8)")
+        return
+    raise refuse(Refusal.CONFLICT, f"only an agreed, unfunded milestone can be funded; it is {v.status}")
 
 
 def fund(v: MilestoneView, cmd: Fund, ctx: Context) -> Decision[MilestoneView]:
@@ -161,17 +287,18 @@ def authenticate_funding(v: MilestoneView, cmd: PartyCommand, ctx: Context) -> D
 
 
 def _credit_escrow(v: MilestoneView, actor: Actor, ctx: Context) -> Decision[MilestoneView]:
+    # M8: after an approved increase, only the difference; each funding its own transfer.
+    amount = v.amount - v.funded
     transfer = TransferSpec(
-        id=ctx.id("fund"),
+        id=ctx.id("fund") if v.funded == 0 else ctx.id("fund", ctx.step),
         debit=accounts.WORLD_CARD,
         credit=accounts.milestone_escrow(v.id),
-        amount=v.amount,
+        amount=amount,
         currency=v.currency,
         kind="fund",
     )
-    view = v.model_copy(
-        update={"status": MilestoneStatus.IN_PROGRESS, "escrow": v.escrow + v.amount, "funded": v.funded + v.amount}
-    )
+    status = MilestoneStatus.IN_PROGRESS if v.status in UNFUNDED else v.status
+    view = v.model_copy(update={"status": status, "escrow": v.escrow + amount, "funded": v.funded + amount})
     return Decision(view=view, kind="milestone.funded", actor=actor, transfers=[transfer])
 
 
@@ -196,6 +323,8 @@ def submit(v: MilestoneView, cmd: Submit, ctx: Context) -> Decision[MilestoneVie
         amount=v.escrow,
         currency=v.currency,
         issued_at=ctx.now,
+        # C4: what the money clears at if nobody acts: auto-release, then the M9 hold.
+        clears_at=deadline + ctx.policy.fixed_release_hold,
     )
     view = v.model_copy(
         update={
@@ -653,6 +782,77 @@ def dispute_resolved(
     )
 
 
+# -------------------------------------------------------------------- M6 the remainder
+
+
+def check_apply_remainder(v: MilestoneView, cmd: ApplyRemainder, ctx: Context) -> int:
+    """M6: after a partial release, the client may apply what escrow still holds to a
+    new milestone of the same contract. Answers the remainder."""
+    require_party(v, cmd.actor, Role.CLIENT)
+    if v.status != MilestoneStatus.PARTIALLY_RELEASED:
+        raise refuse(
+            Refusal.CONFLICT, f"only a partially released milestone has a remainder to apply (M6); it is {v.status}"
+        )
+    if v.escrow <= 0:
+        raise refuse(Refusal.CONFLICT, "nothing remains in escrow to apply")
+    if v.frozen:
+        raise refuse(
+            Refusal.CONFLICT,
+            f"{format_cents(v.frozen, v.currency)} of the remainder is frozen by an open refund request or dispute",
+        )
+    return v.escrow
+
+
+def remainder_input(v: MilestoneView, cmd: ApplyRemainder, milestone_id: str, ctx: Context) -> MilestoneInput:
+    """The new milestone's workflow input: the contract's, agreed by the client, its
+    amount the remainder, already funded from this milestone."""
+    return MilestoneInput(
+        milestone_id=milestone_id,
+        contract_id=v.contract_id,
+        client_id=v.client_id,
+        expert_id=v.expert_id,
+        title=cmd.title.strip(),
+        amount=check_apply_remainder(v, cmd, ctx),
+        currency=v.currency,
+        due_date=cmd.due_date,
+        proposed_by=Role.CLIENT,
+        policy=ctx.policy,
+        funded_from=v.id,
+    )
+
+
+def remainder_applied(
+    v: MilestoneView, cmd: ApplyRemainder, new: MilestoneInput, ctx: Context
+) -> Decision[MilestoneView]:
+    """M6: the remainder moves, escrow to escrow in one transfer, into the new
+    milestone's account (never through the client's balance); this milestone is
+    complete, and keeps its life after release (M10)."""
+    amount = check_apply_remainder(v, cmd, ctx)
+    transfer = TransferSpec(
+        id=ctx.id("remainder"),
+        debit=accounts.milestone_escrow(v.id),
+        credit=accounts.milestone_escrow(new.milestone_id),
+        amount=amount,
+        currency=v.currency,
+        kind="remainder",
+    )
+    view = v.model_copy(
+        update={
+            "status": MilestoneStatus.COMPLETED,
+            "escrow": v.escrow - amount,
+            "applied": v.applied + amount,
+            "applied_to": new.milestone_id,
+        }
+    )
+    return Decision(
+        view=view,
+        kind="milestone.remainder_applied",
+        actor=cmd.actor,
+        data={"milestone_id": new.milestone_id, "amount": amount},
+        transfers=[transfer],
+    )
+
+
 # -------------------------------------------------------------------- C1 closing
 
 
@@ -786,3 +986,72 @@ def finished(v: MilestoneView, ctx: Context) -> bool:
         return False
     # M10: a refund can be asked for until a year after the invoice was paid.
     return v.paid_at is None or ctx.now >= v.paid_at + ctx.policy.refund_with_operator
+
+
+# -------------------------------------------------------------------- O1–O5 dormancy
+
+# O2: what a party does that counts as activity on the contract (a change of terms or
+# its answer, funding, a release request, a release, a refund, any dispute action).
+ACTIVITY = frozenset(
+    {
+        "milestone.accepted",
+        "milestone.declined",
+        "milestone.change_proposed",
+        "milestone.change_accepted",
+        "milestone.change_declined",
+        "milestone.funding_pending",
+        "milestone.funded",
+        "milestone.submitted",
+        "milestone.submission_voided",
+        "milestone.revision_requested",
+        "milestone.released",
+        "milestone.refund_requested",
+        "milestone.refund_approved",
+        "milestone.refund_declined",
+        "milestone.dispute_opened",
+        "milestone.dispute_resolved",
+    }
+)
+# O5: what returns a dormant contract to active: a change of terms or its answer, a
+# release (a cancellation request is the contract's own `close`).
+REACTIVATING = frozenset(
+    {
+        "milestone.accepted",
+        "milestone.declined",
+        "milestone.change_proposed",
+        "milestone.change_accepted",
+        "milestone.change_declined",
+        "milestone.released",
+    }
+)
+
+
+def noted(decision: Decision[MilestoneView], ctx: Context) -> Decision[MilestoneView]:
+    """O2, O5: the decision's view remembers when a party last acted, for the contract."""
+    update: dict[str, object] = {}
+    if decision.kind in ACTIVITY:
+        update["last_activity_at"] = ctx.now
+    if decision.kind in REACTIVATING:
+        update["last_reactivation_at"] = ctx.now
+    if not update:
+        return decision
+    return dataclasses.replace(decision, view=decision.view.model_copy(update=update))
+
+
+def settle_dormant(v: MilestoneView, ctx: Context) -> Decision[MilestoneView] | None:
+    """O4: the contract stayed dormant. A release request `dormant_release_age` old or
+    older is released now, a younger one when it is that old (by the M4 deadline); free
+    escrow with no release request goes back to the client. Frozen money waits for its
+    claim."""
+    free = v.escrow - v.frozen
+    if v.status not in RELEASABLE or free <= 0:
+        return None
+    if v.status == MilestoneStatus.SUBMITTED and v.submitted_at is not None:
+        due = v.submitted_at + ctx.policy.dormant_release_age
+        if ctx.now >= due:
+            return paid_out(v, ctx, 0, free, None, "milestone.released_dormant")
+        if v.deadline_at is not None and v.deadline_at <= due:
+            return None
+        view = v.model_copy(update={"deadline_at": due, "deadline_action": DeadlineAction.AUTO_RELEASE})
+        return Decision(view=view, kind="milestone.dormant_release_scheduled", data={"release_at": due.isoformat()})
+    return paid_out(v, ctx, free, 0, None, "milestone.refunded_dormant")

@@ -84,8 +84,13 @@ TABLE = [
     Row("POST", "/v1/milestones/{milestone_id}/void-submission", EXPERT_VERB),
     Row("POST", "/v1/milestones/{milestone_id}/request-revision", CLIENT_VERB, {"message": "the colours"}),
     Row("POST", "/v1/milestones/{milestone_id}/release", CLIENT_VERB, {"amount": 1_000}),
+    Row("POST", "/v1/milestones/{milestone_id}/apply-remainder", CLIENT_VERB, {"title": "Phase two"}),
     Row("POST", "/v1/milestones/{milestone_id}/refund-requests", CLIENT_VERB, {"amount": 1_000}),
     Row("POST", "/v1/milestones/{milestone_id}/disputes", PARTY_VERB, {"amount": 1_000, "reason": "late"}),
+    Row("POST", "/v1/milestones/{milestone_id}/changes", PARTY_VERB, {"due_date": "2027-01-15"}),
+    # The client proposed the change: only the expert answers it (M8).
+    Row("POST", "/v1/milestones/{milestone_id}/changes/{change_id}/decline", EXPERT_VERB),
+    Row("POST", "/v1/milestones/{milestone_id}/changes/{change_id}/accept", EXPERT_VERB),
     Row("POST", "/v1/refund-requests/{refund_id}/decline", EXPERT_VERB),
     Row("POST", "/v1/refund-requests/{refund_id}/approve", EXPERT_VERB),
     Row("POST", "/v1/refund-requests/{refund_id}/escalate", "ok 403 404 404 403 401"),

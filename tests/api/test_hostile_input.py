@@ -44,6 +44,8 @@ MONEY_FIELDS = [
     ),
     ("/v1/contracts/{contract_id}/milestones", {"title": "Logo"}, "amount", CLIENT),
     ("/v1/milestones/{milestone_id}/release", {}, "amount", CLIENT),
+    # Without a title: a null amount is then no change at all, refused naming `amount`.
+    ("/v1/milestones/{milestone_id}/changes", {}, "amount", CLIENT),
     ("/v1/milestones/{milestone_id}/refund-requests", {"message": "one screen"}, "amount", CLIENT),
     ("/v1/milestones/{milestone_id}/disputes", {"reason": "two screens missing"}, "amount", CLIENT),
     ("/v1/disputes/{dispute_id}/offers", {}, "amount_to_client", CLIENT),
@@ -210,6 +212,8 @@ BODIES = [
     ("POST", "/v1/milestones/{milestone_id}/fund", {"card_authenticated": True}),
     ("POST", "/v1/milestones/{milestone_id}/submit", {"message": "done"}),
     ("POST", "/v1/milestones/{milestone_id}/release", {"amount": 100}),
+    ("POST", "/v1/milestones/{milestone_id}/apply-remainder", {"title": "Phase two", "due_date": "2027-01-15"}),
+    ("POST", "/v1/milestones/{milestone_id}/changes", {"amount": 200}),
     ("POST", "/v1/milestones/{milestone_id}/request-revision", {"message": "again"}),
     ("POST", "/v1/milestones/{milestone_id}/refund-requests", {"amount": 100}),
     ("POST", "/v1/milestones/{milestone_id}/disputes", {"amount": 100, "reason": "late"}),

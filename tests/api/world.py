@@ -33,6 +33,8 @@ class World:
     # The client's review of the expert on a closed contract of theirs, both reviews
     # published (V1).
     review_id: str
+    # A change of the milestone the client proposed, for the expert to answer (M8).
+    change_id: str = ""
 
     def path_ids(self, path: str) -> dict[str, str]:
         """The real value of every parameter a path template of the API can have."""
@@ -47,6 +49,7 @@ class World:
             "iso_week": self.week,
             "user_id": self.parties.client_id,
             "review_id": self.review_id,
+            "change_id": self.change_id,
         }
 
 
@@ -82,6 +85,9 @@ async def build_world(api: AsyncClient, env: WorkflowEnvironment) -> World:
         )
     )
     did = dispute["id"]
+    change = created(
+        await api.post(f"/v1/milestones/{mid}/changes", json={"title": "Icons, v2"}, headers=parties.client)
+    )
     created(await api.post(f"/v1/disputes/{did}/respond", json={"message": "not in the brief"}, headers=parties.expert))
     offered = created(
         await api.post(f"/v1/disputes/{did}/offers", json={"amount_to_client": 4_000}, headers=parties.client)
@@ -126,4 +132,5 @@ async def build_world(api: AsyncClient, env: WorkflowEnvironment) -> World:
         week=week.week,
         entry_id=entry["id"],
         review_id=f"{reviewed['id']}.client",
+        change_id=change["id"],
     )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 from temporalio.exceptions import ApplicationError
 
 from escrow import accounts
 from escrow.models import (
     Actor,
+    AnswerChange,
+    ChangeStatus,
     Claim,
     ClaimKind,
     ClaimStatus,
@@ -26,6 +29,7 @@ from escrow.models import (
     MilestoneView,
     OpenDispute,
     PartyCommand,
+    ProposeChange,
     RefundPhase,
     RefundStatus,
     Release,
@@ -765,3 +769,118 @@ def test_finished_a_year_after_the_last_payment_with_everything_closed():
     assert rules.finished(milestone(status=MilestoneStatus.CANCELLED), ctx())
     assert rules.finished(milestone(status=MilestoneStatus.COMPLETED), ctx())  # refunded whole: nothing was paid
     assert not rules.finished(funded(), ctx(NOW + timedelta(days=400)))
+
+
+# ------------------------------------------------------------------ M8 changes, C4
+
+
+def _change(v: MilestoneView, by: Actor = CLIENT, step: int = 9, **fields: object):  # type: ignore[no-untyped-def]
+    return rules.propose_change(v, ProposeChange(actor=by, **fields), ctx(step=step))  # type: ignore[arg-type]
+
+
+@pytest.mark.rules("M8")
+def test_either_party_proposes_a_change_the_other_answers():
+    proposed = _change(funded(), EXPERT, title="Drawings, v2", due_date=date(2026, 4, 1))
+    (change,) = proposed.view.changes
+    assert (change.id, change.status, change.proposed_by, change.title, change.due_date, change.amount) == (
+        "change-9",
+        ChangeStatus.PROPOSED,
+        Role.EXPERT,
+        "Drawings, v2",
+        date(2026, 4, 1),
+        None,
+    )
+    assert proposed.kind == "milestone.change_proposed"
+    assert text(proposed, "alice") == "The expert proposed a change to 'Drawings'; approve or decline it."
+    answer = AnswerChange(actor=CLIENT, change_id="change-9")
+    # The proposer can't answer its own; strangers can't either; an unknown change is 404.
+    assert refused(
+        "Forbidden", rules.accept_change, proposed.view, AnswerChange(actor=EXPERT, change_id="change-9"), ctx()
+    ) == ("a proposed change is answered by the other party (M8)")
+    refused("Forbidden", rules.decline_change, proposed.view, AnswerChange(actor=STRANGER, change_id="change-9"), ctx())
+    refused("NotFound", rules.accept_change, proposed.view, AnswerChange(actor=CLIENT, change_id="change-1"), ctx())
+    # Proposals never expire: a year later it is still open to an answer.
+    accepted = rules.accept_change(proposed.view, answer, ctx(NOW + timedelta(days=365)))
+    v = accepted.view
+    assert (v.title, v.due_date, v.amount, v.status) == (
+        "Drawings, v2",
+        date(2026, 4, 1),
+        50_000,
+        MilestoneStatus.IN_PROGRESS,
+    )
+    assert (v.changes[0].status, v.changes[0].decided_at) == (ChangeStatus.ACCEPTED, NOW + timedelta(days=365))
+    assert text(accepted, "bob") == "Your proposed change to 'Drawings' was approved."
+    assert refused("Conflict", rules.decline_change, v, answer, ctx()) == "this change was already accepted"
+    declined = rules.decline_change(_change(funded(), EXPERT, description="more").view, answer, ctx())
+    assert (declined.view.changes[0].status, declined.view.description) == (ChangeStatus.DECLINED, None)
+    assert text(declined, "bob") == "Your proposed change to 'Drawings' was declined."
+
+
+@pytest.mark.rules("M8")
+def test_an_amount_only_grows_and_the_client_funds_the_difference_into_the_same_escrow():
+    assert refused("Conflict", rules.propose_change, funded(), ProposeChange(actor=CLIENT, amount=50_000), ctx()) == (
+        "a milestone's amount may only grow (M8): it is USD 500.00"
+    )
+    refused("Conflict", rules.propose_change, funded(), ProposeChange(actor=CLIENT, amount=40_000), ctx())
+    proposed = _change(funded(), EXPERT, amount=80_000).view
+    # Another increase accepted meanwhile: the smaller one no longer grows it.
+    bigger = _change(proposed, EXPERT, step=10, amount=90_000).view
+    raised = rules.accept_change(bigger, AnswerChange(actor=CLIENT, change_id="change-10"), ctx()).view
+    refused("Conflict", rules.check_accept_change, raised, AnswerChange(actor=CLIENT, change_id="change-9"), ctx())
+    v = rules.accept_change(proposed, AnswerChange(actor=CLIENT, change_id="change-9"), ctx()).view
+    assert (v.amount, v.escrow, v.funded) == (80_000, 50_000, 50_000)
+    msg = refused("Conflict", rules.fund, v, Fund(actor=CLIENT, card_authenticated=False), ctx())
+    assert msg == "funding an approved increase needs an authenticated card (M2, M8)"
+    refused("Forbidden", rules.fund, v, Fund(actor=EXPERT), ctx())
+    topped = rules.fund(v, Fund(actor=CLIENT), ctx(step=12))
+    (transfer,) = topped.transfers
+    assert (transfer.id, transfer.amount, transfer.credit) == (f"{WF}:fund:12", 30_000, accounts.milestone_escrow("m1"))
+    assert (topped.view.status, topped.view.escrow, topped.view.funded) == (MilestoneStatus.IN_PROGRESS, 80_000, 80_000)
+    # Funded in full: nothing more to fund.
+    refused("Conflict", rules.fund, topped.view, Fund(actor=CLIENT), ctx())
+    # Under review the top-up joins the escrow the review releases; the status stays.
+    under_review = submitted().model_copy(update={"amount": 60_000})
+    assert (rules.fund(under_review, Fund(actor=CLIENT), ctx()).view.status) == MilestoneStatus.SUBMITTED
+    # Before the first funding an accepted increase is simply the amount to fund.
+    agreed = rules.accept_change(
+        _change(milestone(), EXPERT, amount=70_000).view, AnswerChange(actor=CLIENT, change_id="change-9"), ctx()
+    ).view
+    assert [(t.id, t.amount) for t in rules.fund(agreed, Fund(actor=CLIENT), ctx()).transfers] == [
+        (f"{WF}:fund", 70_000)
+    ]
+
+
+@pytest.mark.rules("M8")
+def test_only_a_milestone_not_yet_funded_can_be_removed_by_agreement():
+    assert refused("Conflict", rules.propose_change, funded(), ProposeChange(actor=CLIENT, remove=True), ctx()) == (
+        "only a milestone not yet funded can be removed (M8); it is in_progress"
+    )
+    proposed = _change(milestone(), EXPERT, remove=True).view
+    removed = rules.accept_change(proposed, AnswerChange(actor=CLIENT, change_id="change-9"), ctx()).view
+    assert removed.status == MilestoneStatus.CANCELLED
+    assert rules.finished(removed, ctx())
+    # Funded after the proposal: the removal can no longer be accepted.
+    funded_since = proposed.model_copy(
+        update={"status": MilestoneStatus.IN_PROGRESS, "escrow": 50_000, "funded": 50_000}
+    )
+    refused("Conflict", rules.accept_change, funded_since, AnswerChange(actor=CLIENT, change_id="change-9"), ctx())
+    assert refused("Conflict", rules.propose_change, removed, ProposeChange(actor=CLIENT, title="x"), ctx()) == (
+        "milestone is cancelled: it can no longer be changed (M8)"
+    )
+    refused("Forbidden", rules.propose_change, funded(), ProposeChange(actor=STRANGER, title="x"), ctx())
+
+
+@pytest.mark.rules("M8")
+def test_a_change_command_is_one_kind_of_change():
+    with pytest.raises(ValidationError, match="remove changes nothing else"):
+        ProposeChange(actor=CLIENT, remove=True, title="x")
+    with pytest.raises(ValidationError, match="a change needs"):
+        ProposeChange(actor=CLIENT)
+
+
+@pytest.mark.rules("C4")
+def test_a_pro_forma_invoice_clears_when_the_auto_release_hold_ends():
+    for policy in (CADCROWD, ELANCE):
+        (invoice,) = submitted(policy=policy).invoices
+        assert invoice.clears_at == NOW + policy.review_window + policy.fixed_release_hold
+    assert submitted().invoices[0].clears_at == NOW + timedelta(days=14 + 5)
