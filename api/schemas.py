@@ -33,6 +33,7 @@ from escrow.inputs import (
     UserId,
 )
 from escrow.models import (
+    ChangeTerms,
     ContractType,
     ContractView,
     EntryKind,
@@ -109,23 +110,8 @@ class SubmitBody(Body):
     message: Text | None = None
 
 
-class ChangeBody(Body):
+class ChangeBody(Body, ChangeTerms):
     """M8: the fields to change, or `remove` alone."""
-
-    title: Title | None = None
-    description: Text | None = None
-    due_date: date | None = None
-    amount: Cents | None = Field(None, description="the new amount: only ever more than the milestone's")
-    remove: StrictBool = Field(False, description="remove the milestone: only one not yet funded")
-
-    @model_validator(mode="after")
-    def _one_kind_of_change(self) -> ChangeBody:
-        edits = [self.title, self.description, self.due_date, self.amount]
-        if self.remove and any(e is not None for e in edits):
-            raise ValueError("remove changes nothing else: send it alone")
-        if not self.remove and all(e is None for e in edits):
-            raise ValueError("a change needs title, description, due_date, amount or remove")
-        return self
 
 
 class ReleaseBody(Body):

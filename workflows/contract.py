@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         SetPaymentMethod,
         WeekSummary,
     )
+    from escrow.models.contract import Lifecycle
     from escrow.money import format_cents
     from escrow.rules import contract as rules
     from escrow.rules.milestone import initial_view
@@ -72,12 +73,7 @@ class ContractWorkflow(Entity[ContractView]):
                         "weeks": v.weeks,
                         "created_at": v.created_at,
                         "status": v.status,
-                        "closed_at": v.closed_at,
-                        "zero_pay": v.zero_pay,
-                        "last_activity_at": v.last_activity_at,
-                        "dormant_since": v.dormant_since,
-                        "dormant_expert_notified": v.dormant_expert_notified,
-                        "dormant_settled": v.dormant_settled,
+                        **{name: getattr(v, name) for name in Lifecycle.model_fields},
                         "closing": self._closing,
                         "payment_method": self._payment_method,
                         "step": self._step,

@@ -253,24 +253,30 @@ def _hints(fn: Callable[..., Any]) -> list[Any]:
 
 
 def command(
-    decide: Callable[[V, C, Context], Decision[V]], *, name: str | None = None, description: str | None = None
+    decide: Callable[[V, C, Context], Decision[V]],
+    *,
+    answer: Callable[[V, C], Any] | None = None,
+    name: str | None = None,
+    description: str | None = None,
 ) -> Callable[..., Any]:
     """An update `name` (default: the decision's name) taking the decision's command and
-    answering the view it leaves. Its validator runs `decide` and throws the decision
-    away, so a refusal writes nothing; the handler runs it again in its turn, as the
-    state may have moved since, and writes what it decides."""
+    answering the view it leaves, or what `answer(view, command)` picks from it (the
+    review or the change it acted on). Its validator runs `decide` and throws the
+    decision away, so a refusal writes nothing; the handler runs it again in its turn,
+    as the state may have moved since, and writes what it decides."""
     view_type, command_type, _ = _hints(decide)
+    result_type = get_type_hints(answer)["return"] if answer is not None else view_type
 
-    async def handler(self: Entity[V], cmd: C) -> V:
+    async def handler(self: Entity[V], cmd: C) -> Any:
         async with self._turns.command():
             await self.write(decide(self._view, cmd, self.context()))
-            return self._view
+            return self._view if answer is None else answer(self._view, cmd)
 
     def validator(self: Entity[V], cmd: C) -> None:
         decide(self._view, cmd, self.context())
 
     handler.__name__ = handler.__qualname__ = name or decide.__name__
-    handler.__annotations__ = {"cmd": command_type, "return": view_type}
+    handler.__annotations__ = {"cmd": command_type, "return": result_type}
     # Temporal requires the validator's parameters to be the handler's, annotations too.
     validator.__annotations__ = {"cmd": command_type, "return": None}
     handler.__doc__ = decide.__doc__

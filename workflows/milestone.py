@@ -26,19 +26,16 @@ with workflow.unsafe.imports_passed_through():
     from escrow.errors import Refusal, refuse
     from escrow.models import (
         Actor,
-        AnswerChange,
         ApplyRemainder,
         AwaitClaim,
         Claim,
         CloseMilestone,
         DisputeView,
         EscalateRefund,
-        MilestoneChange,
         MilestoneInput,
         MilestoneSummary,
         MilestoneView,
         OpenDispute,
-        ProposeChange,
         RefundPhase,
         RefundView,
         RequestRefund,
@@ -104,21 +101,9 @@ class MilestoneWorkflow(Reporting[MilestoneView]):
     # ---------------------------------------------------------------- M8 changes
     # Each answers the change it acted on.
 
-    @checked(rules.check_propose_change)
-    async def propose_change(self, cmd: ProposeChange) -> MilestoneChange:
-        decision = rules.propose_change(self.view, cmd, self.context())
-        await self.write(decision)
-        return decision.view.changes[-1]
-
-    @checked(rules.check_accept_change)
-    async def accept_change(self, cmd: AnswerChange) -> MilestoneChange:
-        await self.write(rules.accept_change(self.view, cmd, self.context()))
-        return rules.change_of(self.view, cmd.change_id)
-
-    @checked(rules.check_answer_change)
-    async def decline_change(self, cmd: AnswerChange) -> MilestoneChange:
-        await self.write(rules.decline_change(self.view, cmd, self.context()))
-        return rules.change_of(self.view, cmd.change_id)
+    propose_change = command(rules.propose_change, answer=rules.changed)
+    accept_change = command(rules.accept_change, answer=rules.changed)
+    decline_change = command(rules.decline_change, answer=rules.changed)
 
     @checked(rules.check_submit)
     async def submit(self, cmd: Submit) -> MilestoneView:

@@ -9,7 +9,6 @@ The rules are escrow.rules.review; this module wires them to Temporal.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from temporalio import workflow
@@ -18,18 +17,12 @@ from temporalio.common import SearchAttributeUpdate
 with workflow.unsafe.imports_passed_through():
     from escrow import search_attributes as sa
     from escrow.models.review import (
-        EditReview,
-        PostReview,
-        ReplyToReview,
-        Review,
-        ReviewCommand,
         ReviewInput,
         ReviewsStatus,
         ReviewsView,
     )
-    from escrow.rules import Context, Decision
     from escrow.rules import review as rules
-    from workflows.core import Deadline, Entity, checked
+    from workflows.core import Deadline, Entity, command
 
 
 @workflow.defn
@@ -50,29 +43,12 @@ class ReviewWorkflow(Entity[ReviewsView]):
 
     # ------------------------------------------------------------------ V1, V2
 
-    @checked(rules.post)
-    async def post(self, cmd: PostReview) -> Review:
-        return await self._answer(rules.post, cmd)
-
-    @checked(rules.reply)
-    async def reply(self, cmd: ReplyToReview) -> Review:
-        return await self._answer(rules.reply, cmd)
-
-    @checked(rules.request_edit)
-    async def request_edit(self, cmd: ReviewCommand) -> Review:
-        return await self._answer(rules.request_edit, cmd)
-
-    @checked(rules.allow_edit)
-    async def allow_edit(self, cmd: ReviewCommand) -> Review:
-        return await self._answer(rules.allow_edit, cmd)
-
-    @checked(rules.edit)
-    async def edit(self, cmd: EditReview) -> Review:
-        return await self._answer(rules.edit, cmd)
-
-    async def _answer(self, decide: Callable[[ReviewsView, Any, Context], Decision[ReviewsView]], cmd: Any) -> Review:
-        await self.write(decide(self.view, cmd, self.context()))
-        return rules.answered(self.view, cmd)
+    # Each answers the review it acted on, never the other side's unpublished one.
+    post = command(rules.post, answer=rules.answered)
+    reply = command(rules.reply, answer=rules.answered)
+    request_edit = command(rules.request_edit, answer=rules.answered)
+    allow_edit = command(rules.allow_edit, answer=rules.answered)
+    edit = command(rules.edit, answer=rules.answered)
 
     # ------------------------------------------------------------------ deadlines
 

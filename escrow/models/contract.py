@@ -47,7 +47,22 @@ class CloseContract(PartyCommand):
     remainder: Remainder | None = None
 
 
-class ContractInput(BaseModel):
+class Lifecycle(BaseModel):
+    """Where the contract is in its life: shown in its view, and carried in its input
+    across continue-as-new, one definition for both."""
+
+    closed_at: datetime | None = None
+    # C2: closed with nothing paid to the expert.
+    zero_pay: bool | None = None
+    # O1–O5: the contract's own last O2 activity (its milestones report theirs); the
+    # dormant date; whether the expert was told (O3) and the escrow settled (O4).
+    last_activity_at: datetime | None = None
+    dormant_since: datetime | None = None
+    dormant_expert_notified: bool = False
+    dormant_settled: bool = False
+
+
+class ContractInput(Lifecycle):
     contract_id: str
     client_id: str
     expert_id: str
@@ -64,18 +79,10 @@ class ContractInput(BaseModel):
     created_at: datetime | None = None
     status: ContractStatus = ContractStatus.ACTIVE
     closing: CloseContract | None = None
-    closed_at: datetime | None = None
-    zero_pay: bool | None = None
-    # O1–O5: the contract's own last O2 activity (its milestones report theirs); the
-    # dormant date; whether the expert was told (O3) and the escrow settled (O4).
-    last_activity_at: datetime | None = None
-    dormant_since: datetime | None = None
-    dormant_expert_notified: bool = False
-    dormant_settled: bool = False
     step: int = 0
 
 
-class ContractView(BaseModel):
+class ContractView(Lifecycle):
     id: str
     client_id: str
     expert_id: str
@@ -88,15 +95,6 @@ class ContractView(BaseModel):
     created_at: datetime
     milestones: list[MilestoneSummary] = Field(default_factory=list)
     weeks: list[WeekSummary] = Field(default_factory=list)
-    closed_at: datetime | None = None
-    # C2: closed with nothing paid to the expert.
-    zero_pay: bool | None = None
-    # O1–O5: the contract's own last O2 activity (its milestones report theirs); the
-    # dormant date; whether the expert was told (O3) and the escrow settled (O4).
-    last_activity_at: datetime | None = None
-    dormant_since: datetime | None = None
-    dormant_expert_notified: bool = False
-    dormant_settled: bool = False
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -15,6 +15,7 @@ __all__ = [
     "AnswerChange",
     "ApplyRemainder",
     "AwaitClaim",
+    "ChangeTerms",
     "ChangeStatus",
     "Claim",
     "ClaimKind",
@@ -224,23 +225,28 @@ class Fund(PartyCommand):
     card_authenticated: StrictBool = True
 
 
-class ProposeChange(PartyCommand):
-    """M8: the fields to change, or `remove`; at least one, and `remove` alone."""
+class ChangeTerms(BaseModel):
+    """M8: the fields to change, or `remove`; at least one, and `remove` alone. The one
+    definition of a change, for the command and the API body alike."""
 
     title: Title | None = None
     description: Text | None = None
     due_date: date | None = None
-    amount: Cents | None = None
-    remove: StrictBool = False
+    amount: Cents | None = Field(None, description="the new amount: only ever more than the milestone's")
+    remove: StrictBool = Field(False, description="remove the milestone: only one not yet funded")
 
     @model_validator(mode="after")
-    def _one_kind_of_change(self) -> ProposeChange:
+    def _one_kind_of_change(self) -> ChangeTerms:
         edits = [self.title, self.description, self.due_date, self.amount]
         if self.remove and any(e is not None for e in edits):
             raise ValueError("remove changes nothing else: send it alone")
         if not self.remove and all(e is None for e in edits):
             raise ValueError("a change needs title, description, due_date, amount or remove")
         return self
+
+
+class ProposeChange(PartyCommand, ChangeTerms):
+    pass
 
 
 class AnswerChange(PartyCommand):

@@ -250,6 +250,11 @@ def change_of(v: MilestoneView, change_id: str) -> MilestoneChange:
     return next(c for c in v.changes if c.id == change_id)
 
 
+def changed(v: MilestoneView, cmd: ProposeChange | AnswerChange) -> MilestoneChange:
+    """The change a command acted on, as it is now: what the command answers (M8)."""
+    return change_of(v, cmd.change_id) if isinstance(cmd, AnswerChange) else v.changes[-1]
+
+
 # -------------------------------------------------------------------- M2 funding
 
 # M8: a funded milestone whose amount grew takes the difference into the same escrow.
@@ -806,14 +811,14 @@ def check_apply_remainder(v: MilestoneView, cmd: ApplyRemainder, ctx: Context) -
 def remainder_input(v: MilestoneView, cmd: ApplyRemainder, milestone_id: str, ctx: Context) -> MilestoneInput:
     """The new milestone's workflow input: the contract's, agreed by the client, its
     amount the remainder, already funded from this milestone."""
-    return MilestoneInput(
+    # The parties, contract and currency carry over; the terms are the new milestone's.
+    return made_from(
+        v,
+        MilestoneInput,
         milestone_id=milestone_id,
-        contract_id=v.contract_id,
-        client_id=v.client_id,
-        expert_id=v.expert_id,
         title=cmd.title.strip(),
+        description=None,
         amount=check_apply_remainder(v, cmd, ctx),
-        currency=v.currency,
         due_date=cmd.due_date,
         proposed_by=Role.CLIENT,
         policy=ctx.policy,

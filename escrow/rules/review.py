@@ -121,6 +121,16 @@ def _open(v: ReviewsView) -> None:
         raise refuse(Refusal.CONFLICT, f"the reviews of contract {v.contract_id} have ended")
 
 
+def _client_review(v: ReviewsView, cmd: ReviewCommand, by: Role, refusal: str) -> Review:
+    """V2 acts only on the client's review of the expert, each step by one side: the
+    review, once the actor may know of it, is `by`'s to act on and reviews are open."""
+    review = _known(v, cmd.side, cmd.actor)
+    if cmd.actor.role is not by or cmd.side is not ReviewSide.CLIENT:
+        raise refuse(Refusal.FORBIDDEN, refusal)
+    _open(v)
+    return review
+
+
 # ---------------------------------------------------------------------- V1
 
 
@@ -181,10 +191,7 @@ def _published(
 def request_edit(v: ReviewsView, cmd: ReviewCommand, ctx: Context) -> Decision[ReviewsView]:
     """V2: the client asks, once per contract, to edit its published review of the
     expert, while replies are open."""
-    review = _known(v, cmd.side, cmd.actor)
-    if cmd.actor.role is not Role.CLIENT or cmd.side is not ReviewSide.CLIENT:
-        raise refuse(Refusal.FORBIDDEN, "only the client may ask to edit its review of the expert (V2)")
-    _open(v)
+    review = _client_review(v, cmd, Role.CLIENT, "only the client may ask to edit its review of the expert (V2)")
     if review.published_at is None:
         raise refuse(Refusal.CONFLICT, "your review is not published yet: an edit may be asked for once it is")
     if review.edit_requested_at is not None:
@@ -199,10 +206,9 @@ def request_edit(v: ReviewsView, cmd: ReviewCommand, ctx: Context) -> Decision[R
 
 def allow_edit(v: ReviewsView, cmd: ReviewCommand, ctx: Context) -> Decision[ReviewsView]:
     """V2: the expert allows the client's edit, within 14 days of its request."""
-    review = _known(v, cmd.side, cmd.actor)
-    if cmd.actor.role is not Role.EXPERT or cmd.side is not ReviewSide.CLIENT:
-        raise refuse(Refusal.FORBIDDEN, "only the expert reviewed may allow the client to edit its review (V2)")
-    _open(v)
+    review = _client_review(
+        v, cmd, Role.EXPERT, "only the expert reviewed may allow the client to edit its review (V2)"
+    )
     if review.edit_requested_at is None or review.edit_allow_by is None:
         raise refuse(Refusal.CONFLICT, "the client has not asked to edit this review")
     if review.edit_allowed_at is not None:
@@ -217,12 +223,9 @@ def allow_edit(v: ReviewsView, cmd: ReviewCommand, ctx: Context) -> Decision[Rev
 
 def edit(v: ReviewsView, cmd: EditReview, ctx: Context) -> Decision[ReviewsView]:
     """V2: the client's one edit, once the expert allowed it."""
-    review = _known(v, cmd.side, cmd.actor)
-    if cmd.actor.role is not Role.CLIENT or cmd.side is not ReviewSide.CLIENT:
-        raise refuse(Refusal.FORBIDDEN, "only the client edits its review of the expert, once allowed (V2)")
     if cmd.rating is None and cmd.text is None:
         raise refuse(Refusal.INVALID, "say what changes: rating, text or both")
-    _open(v)
+    review = _client_review(v, cmd, Role.CLIENT, "only the client edits its review of the expert, once allowed (V2)")
     if review.edit_allowed_at is None or review.edit_by is None:
         raise refuse(Refusal.CONFLICT, "the expert has not allowed an edit of this review (V2)")
     if review.edited_at is not None:
