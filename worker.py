@@ -19,15 +19,19 @@ from temporalio.worker.workflow_sandbox import (
 )
 
 from activities.payments import PaymentActivities
+from activities.payouts import PayoutActivities
 from activities.steps import StepActivities
 from escrow.db.engine import make_engine, make_sessionmaker
 from escrow.payments import PaymentGateway, SandboxGateway, gateway
+from escrow.payouts import PayoutGateway, SandboxPayoutGateway
 from escrow.settings import Settings, get_settings
 from escrow.temporal import connect, ensure_search_attributes
 from workflows.contract import ContractWorkflow
 from workflows.dispute import DisputeWorkflow
 from workflows.hourly_week import HourlyWeekWorkflow
 from workflows.milestone import MilestoneWorkflow
+from workflows.payment import ManualPaymentWorkflow
+from workflows.payout import PayoutWorkflow
 from workflows.refund import RefundRequestWorkflow
 from workflows.review import ReviewWorkflow
 
@@ -35,7 +39,9 @@ WORKFLOWS = [
     ContractWorkflow,
     DisputeWorkflow,
     HourlyWeekWorkflow,
+    ManualPaymentWorkflow,
     MilestoneWorkflow,
+    PayoutWorkflow,
     RefundRequestWorkflow,
     ReviewWorkflow,
 ]
@@ -47,14 +53,16 @@ def build_worker(
     task_queue: str,
     activities: StepActivities | None = None,
     payment_gateway: PaymentGateway | None = None,
+    payout_gateway: PayoutGateway | None = None,
 ) -> Worker:
     steps = activities or StepActivities(sessions)
     payments = PaymentActivities(payment_gateway or SandboxGateway())
+    payouts = PayoutActivities(payout_gateway or SandboxPayoutGateway())
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[steps.post_step, payments.charge],
+        activities=[steps.post_step, payments.charge, payouts.send_payout],
         # Activities are synchronous SQLAlchemy code; they run on these threads.
         activity_executor=ThreadPoolExecutor(max_workers=16),
         max_concurrent_activities=16,

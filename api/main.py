@@ -16,7 +16,19 @@ from temporalio.client import Client
 
 from api import errors
 from api.limits import RequestLimits
-from api.routes import contracts, disputes, health, hourly, milestones, refunds, reviews, statements, users
+from api.routes import (
+    contracts,
+    disputes,
+    health,
+    hourly,
+    milestones,
+    payments,
+    payouts,
+    refunds,
+    reviews,
+    statements,
+    users,
+)
 from escrow.db.engine import make_engine, make_sessionmaker
 from escrow.settings import Settings, get_settings
 from escrow.temporal import connect
@@ -58,7 +70,19 @@ def create_app(
     app.state.sessions = sessions
     app.add_middleware(RequestLimits)
     errors.install(app)  # its last resort wraps everything, RequestLimits included
-    for module in (health, contracts, statements, milestones, refunds, disputes, hourly, reviews, users):
+    for module in (
+        health,
+        contracts,
+        statements,
+        milestones,
+        refunds,
+        disputes,
+        hourly,
+        reviews,
+        users,
+        payments,
+        payouts,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
 

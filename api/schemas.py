@@ -240,6 +240,8 @@ class Balance(BaseModel):
     available: int
     pending: list[PendingFunds]
     in_escrow: int
+    # P4: paid out, not yet through the payout gateway.
+    in_payout: int = 0
 
 
 class Health(BaseModel):

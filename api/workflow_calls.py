@@ -133,6 +133,15 @@ class Handle(Generic[V]):
         self._missing = missing
         self._handle = client.get_workflow_handle(workflow_id)
 
+    async def start(self, input: Any, task_queue: str) -> None:
+        """Start the workflow; a retry under the same Idempotency-Key finds it started
+        already, which is not an error: the command after it re-attaches."""
+        with _answers(self.what):
+            try:
+                await self.client.start_workflow(self.kind.workflow, input, id=self.workflow_id, task_queue=task_queue)
+            except WorkflowAlreadyStartedError:
+                pass
+
     async def state(self) -> V:
         with _answers(self.what):
             async with _bounded(f"{self.what} does not answer; retry"):
@@ -223,11 +232,7 @@ def week(
 
 async def start_contract(client: Client, input: ContractInput, task_queue: str) -> ContractView:
     handle = contract(client, input.contract_id)
-    with _answers(handle.what):
-        try:
-            await client.start_workflow(commands.Contract.workflow, input, id=handle.workflow_id, task_queue=task_queue)
-        except WorkflowAlreadyStartedError:
-            pass  # a retry under the same Idempotency-Key: the contract exists already
+    await handle.start(input, task_queue)
     return await handle.state()
 
 

@@ -33,5 +33,16 @@ def expert_available(user_id: str) -> str:
     return f"expert:{user_id}:available"
 
 
+def payout(user_id: str, payout_id: str) -> str:
+    """Money on its way out to a payout method (P4), owned by its PayoutWorkflow; the
+    user's `in_payout` is the sum of these."""
+    return f"payout:{user_id}:{payout_id}"
+
+
+def payouts_of(user_id: str) -> str:
+    """The prefix of every payout account of the user."""
+    return f"payout:{user_id}:"
+
+
 def may_go_negative(account: str) -> bool:
     return account.startswith(WORLD_PREFIX)

@@ -51,6 +51,8 @@ from escrow.models import (
     TimeEntry,
     Verdict,
 )
+from escrow.models.payment import ManualPaymentView
+from escrow.models.payout import PayoutView
 from escrow.models.review import EditReview, PostReview, ReplyToReview, Review, ReviewCommand, ReviewsView
 
 C = TypeVar("C", bound=BaseModel)
@@ -173,7 +175,20 @@ class Reviews(Definition[ReviewsView], workflow="ReviewWorkflow", workflow_id=id
     edit = update(EditReview, Review)
 
 
-DEFINITIONS: tuple[type[Definition[Any]], ...] = (Contract, Milestone, Refund, Dispute, Week, Reviews)
+class Payment(Definition[ManualPaymentView], workflow="ManualPaymentWorkflow", workflow_id=ids.payment):
+    """A manual payment to a contract's expert (P2, P5): `workflow_id(payment_id)`.
+    `confirm` answers it to its client once its opening step is written."""
+
+    confirm = update(PartyCommand)
+
+
+class Payout(Definition[PayoutView], workflow="PayoutWorkflow", workflow_id=ids.payout):
+    """One payout (P4): the API starts it with `reserve` (update-with-start)."""
+
+    reserve = update(PartyCommand)
+
+
+DEFINITIONS: tuple[type[Definition[Any]], ...] = (Contract, Milestone, Refund, Dispute, Week, Reviews, Payment, Payout)
 
 
 def owner(workflow_id: str) -> type[Milestone] | type[Week]:

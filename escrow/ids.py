@@ -27,3 +27,11 @@ def week(contract_id: str, iso_week: str) -> str:
 
 def reviews(contract_id: str) -> str:
     return f"reviews:{contract_id}"
+
+
+def payout(payout_id: str) -> str:
+    return f"payout:{payout_id}"
+
+
+def payment(payment_id: str) -> str:
+    return f"payment:{payment_id}"

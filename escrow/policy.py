@@ -85,6 +85,15 @@ class Policy(BaseModel):
     dormant_settlement: timedelta = timedelta(days=14)
     dormant_release_age: timedelta = timedelta(days=30)
 
+    # P3: adding or changing a payout method holds payouts through it this long.
+    payout_method_hold: timedelta = timedelta(days=3)
+    # P4: wire transfers only for payouts above this amount, for this fee (cents, USD).
+    wire_minimum: int = 250_000
+    wire_fee: int = 5_000
+    # P4: Payoneer only where PayPal is not served (ISO 3166 alpha-2). An illustrative
+    # list; a deployment sets its own.
+    paypal_unserved_countries: tuple[str, ...] = ("AF", "BD", "IR", "IQ", "KP", "PK", "SY", "SD", "CU")
+
     def arbitration_fee(self, disputed: int) -> int:
         """The whole fee for a dispute over `disputed` cents."""
         return max(self.arbitration_fee_min, disputed * self.arbitration_fee_basis_points // 10_000)

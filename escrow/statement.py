@@ -10,7 +10,9 @@ statement.py reads it) into the statement; no database, no clock. Its lines are:
 - the end of each release's security hold (`cleared`: the expert may withdraw it);
 - the arbitration fees of the contract's disputes (`dispute:{id}:fee:{role}`, then
   `...:refund` or `...:kept`, D4, D6) and each dispute's outcome (D2-D5);
-- every invoice, with the day it clears (C4).
+- every invoice, with the day it clears (C4);
+- the manual payments of the contract (P2, P5: a bonus or an expense, from the
+  client's card straight to the expert, under its hold), outside the escrow.
 
 The totals reconcile with the ledger to the cent: `in_escrow` is the sum of the escrow
 accounts' balances, and funded - released - refunded = in_escrow, where released counts
@@ -30,6 +32,7 @@ from escrow import accounts, ids
 
 EXPERT_PREFIX = "expert:"
 HOLD_RELEASE = "hold_release"
+MANUAL_PREFIX = "manual_"  # a manual payment's transfer kind: `manual_bonus`, `manual_expense`
 DISPUTE_RESOLVED = "dispute.resolved"
 
 
@@ -43,6 +46,7 @@ class LineKind(StrEnum):
     FEE_KEPT = "fee_kept"  # ... kept by the platform (D6)
     RELEASE = "release"  # out of escrow to the expert, under the security hold (M9, H6)
     REFUND = "refund"  # out of escrow back to the client (R, D, C1, H3)
+    MANUAL_PAYMENT = "manual_payment"  # a bonus or expense paid to the expert, under its hold (P2, P5)
     INVOICE = "invoice"  # a pro-forma, final or weekly invoice (M3, M9, H2), with its clearing date (C4)
     CLEARED = "cleared"  # a release's hold ended: the expert may withdraw it (L5)
 
@@ -133,6 +137,8 @@ class StatementRows(BaseModel):
     # The audit events of the contract's milestones, weeks and disputes.
     events: list[EventRow] = Field(default_factory=list)
     invoices: list[InvoiceRow] = Field(default_factory=list)
+    # The ids of the contract's manual payments (P2, P5).
+    payments: list[str] = Field(default_factory=list)
 
 
 # ----------------------------------------------------------------------- what is answered
@@ -154,6 +160,8 @@ class StatementLine(BaseModel):
     source: str | None = Field(None, description="escrow_transfer: the milestone id or week the money came from")
     party: str | None = Field(None, description="fees: the party that paid it, `client` or `expert`")
     invoice_id: str | None = None
+    payment_id: str | None = Field(None, description="manual payments: the payment")
+    payment_kind: str | None = Field(None, description="manual payments: `bonus` or `expense`")
     invoice_kind: str | None = Field(None, description="`pro_forma`, `final` or `weekly`")
     clears_at: datetime | None = Field(
         None, description="C4: when the money becomes available to the expert (releases, invoices)"
@@ -218,15 +226,16 @@ def build(rows: StatementRows) -> Statement:
     def step_of(t: LedgerRow) -> str | None:
         return _step(steps, workflow_of(t.id, workflows), t.posted_at)
 
+    payments = {payment_transfer(p): p for p in rows.payments}
     for t in rows.transfers:
-        line = _escrow_line(t, owners, disputes)
+        line = _escrow_line(t, owners, disputes) or _payment_line(t, payments)
         if line is None:
             continue
         line.step = step_of(t)
         if line.dispute_id is None and (line.step or "").endswith(".dispute_resolved"):
             line.dispute_id = _only_dispute(rows.disputes, line.milestone_id, line.week)
         lines.append(line)
-        if line.kind == LineKind.RELEASE:
+        if line.kind in (LineKind.RELEASE, LineKind.MANUAL_PAYMENT):
             releases[t.id] = line
     for t in rows.transfers:
         fee = _fee_line(t, disputes)
@@ -242,6 +251,8 @@ def build(rows: StatementRows) -> Statement:
                     milestone_id=held.milestone_id,
                     week=held.week,
                     dispute_id=held.dispute_id,
+                    payment_id=held.payment_id,
+                    payment_kind=held.payment_kind,
                     transfer_id=t.id,
                     ledger_kind=t.kind,
                     step=step_of(t),
@@ -318,6 +329,7 @@ def workflow_ids(rows: StatementRows) -> set[str]:
         {ids.milestone(m.id) for m in rows.milestones}
         | {ids.week(rows.contract.id, w.week) for w in rows.weeks}
         | {ids.dispute(d.id) for d in rows.disputes}
+        | {ids.payment(p) for p in rows.payments}
     )
 
 
@@ -380,6 +392,27 @@ def _escrow_line(
         dispute_id=claim if named else None,
         clears_at=clears_at,
         **base,
+    )
+
+
+def payment_transfer(payment_id: str) -> str:
+    """The transfer a manual payment's opening step posts (escrow.rules.payment)."""
+    return f"{ids.payment(payment_id)}:pay"
+
+
+def _payment_line(t: LedgerRow, payments: dict[str, str]) -> StatementLine | None:
+    """A manual payment of the contract (P2, P5): it never touches the escrow."""
+    if t.id not in payments:
+        return None
+    return StatementLine(
+        at=t.posted_at,
+        kind=LineKind.MANUAL_PAYMENT,
+        amount=t.amount,
+        transfer_id=t.id,
+        ledger_kind=t.kind,
+        payment_id=payments[t.id],
+        payment_kind=t.kind.removeprefix(MANUAL_PREFIX),
+        clears_at=t.available_at,
     )
 
 

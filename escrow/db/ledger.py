@@ -134,7 +134,17 @@ def user_balance(session: Session, user_id: str) -> dict[str, object]:
         or 0
         for model in (Milestone, HourlyWeek)
     )
-    return {"available": available, "pending": pending, "in_escrow": int(in_escrow)}
+    # P4: money on its way out, in the user's payout accounts (`payout:{user}:{id}`; a
+    # payout id holds no `:`, so another user's `payout:{user}:x:{id}` is not counted).
+    # The prefix by `=`, not LIKE: SQLite's LIKE ignores case.
+    prefix = accounts.payouts_of(user_id)
+    in_payout = session.scalar(
+        select(func.coalesce(func.sum(Account.balance), 0)).where(
+            func.substr(Account.name, 1, len(prefix)) == prefix,
+            ~func.substr(Account.name, len(prefix) + 1).contains(":", autoescape=True),
+        )
+    )
+    return {"available": available, "pending": pending, "in_escrow": int(in_escrow), "in_payout": int(in_payout or 0)}
 
 
 def totals(session: Session) -> tuple[int, int]:

@@ -202,6 +202,23 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(When)
 
 
+class PayoutMethod(Base):
+    """A user's payout method (P3, P4). Written by the API directly: a method moves no
+    money, so it needs no workflow. `account` is never shown in full."""
+
+    __tablename__ = "payout_methods"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[str] = mapped_column(Id, index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    account: Mapped[str] = mapped_column(String(254))
+    account_masked: Mapped[str] = mapped_column(String(254))
+    country: Mapped[str] = mapped_column(String(2))
+    currency: Mapped[str] = mapped_column(String(3))
+    added_at: Mapped[datetime] = mapped_column(When)
+    security_hold_until: Mapped[datetime] = mapped_column(When)
+
+
 class IdempotencyRecord(Base):
     """The API's memory of POSTs by `Idempotency-Key`: HTTP plumbing, not money."""
 

@@ -29,10 +29,12 @@ from escrow.statement import (
     StatementRows,
     WeekRow,
     build,
+    payment_transfer,
 )
 
 FEE_PARTIES = ("client", "expert")
 WEEKLY = "weekly"
+PAYMENT_MADE = "payment.made"
 
 
 def stored_contract(sessions: sessionmaker[Session], contract_id: str) -> ContractView | None:
@@ -88,7 +90,9 @@ def statement_rows(session: Session, contract: ContractView) -> StatementRows:
             select(Transfer).where(or_(Transfer.debit_account.in_(escrows), Transfer.credit_account.in_(escrows)))
         )
     )
-    released = [t.id for t in moved if t.credit_account.startswith("expert:")]
+    payments = _payments(session, cid)
+    paid = [payment_transfer(p) for p in payments]
+    released = [t.id for t in moved if t.credit_account.startswith("expert:")] + paid
     fee_ids = [
         f"{ids.dispute(d.id)}:fee:{party}{tail}"
         for d in disputes
@@ -98,7 +102,7 @@ def statement_rows(session: Session, contract: ContractView) -> StatementRows:
     others = list(
         session.scalars(
             select(Transfer).where(
-                or_(Transfer.id.in_(fee_ids), (Transfer.settles.in_(released)) & (Transfer.kind == HOLD_RELEASE))
+                or_(Transfer.id.in_(fee_ids + paid), (Transfer.settles.in_(released)) & (Transfer.kind == HOLD_RELEASE))
             )
         )
     )
@@ -108,6 +112,7 @@ def statement_rows(session: Session, contract: ContractView) -> StatementRows:
         [ids.milestone(m.id) for m in milestones]
         + [ids.week(cid, w.week) for w in weeks]
         + [ids.dispute(d.id) for d in disputes]
+        + [ids.payment(p) for p in payments]
     )
     events = [
         EventRow(workflow_id=e.workflow_id, kind=e.kind, at=e.at, data=e.data)
@@ -147,7 +152,17 @@ def statement_rows(session: Session, contract: ContractView) -> StatementRows:
         balances=balances,
         events=events,
         invoices=invoices,
+        payments=payments,
     )
+
+
+def _payments(session: Session, contract_id: str) -> list[str]:
+    """The contract's manual payments (P2, P5), by the step that made each: the audit
+    event names its contract."""
+    made = session.scalars(
+        select(AuditEvent).where(AuditEvent.workflow_id.startswith(ids.payment("")), AuditEvent.kind == PAYMENT_MADE)
+    )
+    return sorted(str(e.data["payment_id"]) for e in made if e.data.get("contract_id") == contract_id)
 
 
 def _ledger_row(t: Transfer) -> LedgerRow:

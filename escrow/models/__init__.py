@@ -10,4 +10,5 @@ from escrow.models.dispute import *  # noqa: F403
 from escrow.models.hourly import *  # noqa: F403
 from escrow.models.ledger import *  # noqa: F403
 from escrow.models.milestone import *  # noqa: F403
+from escrow.models.payout import *  # noqa: F403
 from escrow.models.refund import *  # noqa: F403

@@ -67,6 +67,18 @@ TABLE = [
     Row("GET", "/v1/contracts/{contract_id}/weeks/{iso_week}", READ),
     Row("GET", "/v1/contracts/{contract_id}/statement", READ),
     Row("GET", "/v1/users/{user_id}/balance", "2xx 403 403 403 2xx 401"),
+    Row("GET", "/v1/users/{user_id}/payout-methods", "2xx 403 403 403 2xx 401"),
+    Row(
+        "POST",
+        "/v1/users/{user_id}/payout-methods",
+        "2xx 403 403 403 403 401",
+        {"kind": "paypal", "account": "pay@example.com", "country": "US"},
+    ),
+    # The world's method is on its security hold (P3): its user is told so (409).
+    Row("POST", "/v1/users/{user_id}/payouts", "ok 403 403 403 403 401", {"amount": 1_000, "method_id": "{method_id}"}),
+    # No payout exists in the world (its money would take a 3-day hold to be paid
+    # out): nobody learns of one. tests/test_payouts.py covers who sees a real one.
+    Row("GET", "/v1/payouts/{payout_id}", "404 404 404 404 404 401"),
     Row(
         "POST",
         "/v1/contracts",
@@ -75,6 +87,12 @@ TABLE = [
     ),
     Row("POST", "/v1/contracts/{contract_id}/milestones", PARTY_VERB, {"title": "Icons", "amount": 1_000}),
     Row("POST", "/v1/contracts/{contract_id}/payment-method", CLIENT_VERB, {"payment_method": SANDBOX_SUCCEEDS}),
+    Row(
+        "POST",
+        "/v1/contracts/{contract_id}/payments",
+        "ok 403 404 404 403 401",
+        {"amount": 1_000, "kind": "bonus", "memo": "thanks"},
+    ),
     # The milestone came from the client: only the expert answers it (M8).
     Row("POST", "/v1/milestones/{milestone_id}/accept", EXPERT_VERB),
     Row("POST", "/v1/milestones/{milestone_id}/decline", EXPERT_VERB),

@@ -32,6 +32,7 @@ IDS = {
     "entry_id": "t-1",
     "iso_week": "2026-W47",
     "review_id": "c-1.client",
+    "user_id": "alice",
 }
 
 # Every money field of every body: (path, a valid body around it, the field, who sends it).
@@ -43,10 +44,12 @@ MONEY_FIELDS = [
         CLIENT,
     ),
     ("/v1/contracts/{contract_id}/milestones", {"title": "Logo"}, "amount", CLIENT),
+    ("/v1/contracts/{contract_id}/payments", {"kind": "bonus"}, "amount", CLIENT),
     ("/v1/milestones/{milestone_id}/release", {}, "amount", CLIENT),
     # Without a title: a null amount is then no change at all, refused naming `amount`.
     ("/v1/milestones/{milestone_id}/changes", {}, "amount", CLIENT),
     ("/v1/milestones/{milestone_id}/refund-requests", {"message": "one screen"}, "amount", CLIENT),
+    ("/v1/users/{user_id}/payouts", {"method_id": "pm-1"}, "amount", CLIENT),
     ("/v1/milestones/{milestone_id}/disputes", {"reason": "two screens missing"}, "amount", CLIENT),
     ("/v1/disputes/{dispute_id}/offers", {}, "amount_to_client", CLIENT),
     ("/v1/disputes/{dispute_id}/recommendation", {}, "amount_to_client", OPERATOR),
@@ -209,6 +212,7 @@ BODIES = [
     ("POST", "/v1/contracts/{contract_id}/milestones", {"title": "Logo", "amount": 100}),
     ("POST", "/v1/contracts/{contract_id}/close", {"remainder": "refund"}),
     ("POST", "/v1/contracts/{contract_id}/payment-method", {"payment_method": CARD}),
+    ("POST", "/v1/contracts/{contract_id}/payments", {"amount": 100, "kind": "bonus", "memo": "thanks"}),
     ("POST", "/v1/milestones/{milestone_id}/fund", {"card_authenticated": True}),
     ("POST", "/v1/milestones/{milestone_id}/submit", {"message": "done"}),
     ("POST", "/v1/milestones/{milestone_id}/release", {"amount": 100}),
@@ -235,6 +239,8 @@ BODIES = [
     ("POST", "/v1/contracts/{contract_id}/reviews", {"rating": 5, "text": "great"}),
     ("POST", "/v1/reviews/{review_id}/reply", {"text": "thanks"}),
     ("PATCH", "/v1/reviews/{review_id}", {"rating": 4}),
+    ("POST", "/v1/users/{user_id}/payout-methods", {"kind": "paypal", "account": "a@example.com", "country": "US"}),
+    ("POST", "/v1/users/{user_id}/payouts", {"amount": 100, "method_id": "pm-1"}),
 ]
 
 

@@ -35,6 +35,8 @@ class World:
     review_id: str
     # A change of the milestone the client proposed, for the expert to answer (M8).
     change_id: str = ""
+    # The client's payout method, on its security hold (P3).
+    method_id: str = ""
 
     def path_ids(self, path: str) -> dict[str, str]:
         """The real value of every parameter a path template of the API can have."""
@@ -50,6 +52,8 @@ class World:
             "user_id": self.parties.client_id,
             "review_id": self.review_id,
             "change_id": self.change_id,
+            "method_id": self.method_id,
+            "payout_id": "no-such-payout",
         }
 
 
@@ -120,6 +124,13 @@ async def build_world(api: AsyncClient, env: WorkflowEnvironment) -> World:
     for author in (parties.client, parties.expert):
         review = {"rating": 4, "text": "clear and on time"}
         created(await api.post(f"/v1/contracts/{reviewed['id']}/reviews", json=review, headers=author))
+    method = created(
+        await api.post(
+            f"/v1/users/{parties.client_id}/payout-methods",
+            json={"kind": "paypal", "account": "pay@example.com", "country": "US"},
+            headers=parties.client,
+        )
+    )
     return World(
         parties=parties,
         strangers=strangers,
@@ -133,4 +144,5 @@ async def build_world(api: AsyncClient, env: WorkflowEnvironment) -> World:
         entry_id=entry["id"],
         review_id=f"{reviewed['id']}.client",
         change_id=change["id"],
+        method_id=method["id"],
     )
