@@ -26,7 +26,7 @@ from escrow.models import (
     MilestoneView,
     Role,
 )
-from escrow.policy import preset
+from escrow.policy import Policy, preset
 from workflows.contract import ContractWorkflow
 from workflows.milestone import MilestoneWorkflow
 
@@ -58,7 +58,8 @@ class Deal:
         return await milestone.query(MilestoneWorkflow.state)
 
 
-async def open_contract(client: Client, task_queue: str, policy: str = "cadcrowd") -> Deal:
+async def open_contract(client: Client, task_queue: str, policy: str | Policy = "cadcrowd") -> Deal:
+    """A fixed-rate contract between two fresh users, under a preset name or a policy."""
     suffix = uuid.uuid4().hex[:10]
     deal = Deal(
         client=client,
@@ -75,7 +76,7 @@ async def open_contract(client: Client, task_queue: str, policy: str = "cadcrowd
             expert_id=deal.expert_actor.user_id,
             type=ContractType.FIXED,
             currency="USD",
-            policy=preset(policy),
+            policy=preset(policy) if isinstance(policy, str) else policy,
         ),
         id=f"contract:{deal.contract_id}",
         task_queue=task_queue,

@@ -16,7 +16,6 @@ from temporalio.testing import WorkflowEnvironment
 from escrow import accounts
 from escrow.db.models import OutboxMessage
 from escrow.models import (
-    Actor,
     ContractInput,
     ContractStatus,
     ContractType,
@@ -24,12 +23,11 @@ from escrow.models import (
     Fund,
     MilestoneStatus,
     Release,
-    Role,
     Submit,
 )
 from escrow.payments import SANDBOX_SUCCEEDS
 from escrow.policy import Policy, preset
-from tests.support import Deal, balance, eventually
+from tests.support import Deal, balance, eventually, open_contract
 from workflows.contract import ContractWorkflow as CW
 from workflows.milestone import MilestoneWorkflow as MW
 
@@ -41,28 +39,7 @@ ELANCE = preset("elance")
 
 
 async def start(client: Client, task_queue: str, policy: Policy = ELANCE) -> Deal:
-    suffix = uuid.uuid4().hex[:10]
-    deal = Deal(
-        client=client,
-        task_queue=task_queue,
-        contract_id=f"c-{suffix}",
-        client_actor=Actor(user_id=f"client-{suffix}", role=Role.CLIENT),
-        expert_actor=Actor(user_id=f"expert-{suffix}", role=Role.EXPERT),
-    )
-    await client.start_workflow(
-        CW.run,
-        ContractInput(
-            contract_id=deal.contract_id,
-            client_id=deal.client_actor.user_id,
-            expert_id=deal.expert_actor.user_id,
-            type=ContractType.FIXED,
-            currency="USD",
-            policy=policy,
-        ),
-        id=f"contract:{deal.contract_id}",
-        task_queue=task_queue,
-    )
-    return deal
+    return await open_contract(client, task_queue, policy)
 
 
 async def funded_milestone(deal: Deal, amount: int = 30_000, title: str = "Logo") -> WorkflowHandle:
