@@ -22,6 +22,7 @@ from activities.payments import PaymentActivities
 from activities.payouts import PayoutActivities
 from activities.steps import StepActivities
 from escrow.db.engine import make_engine, make_sessionmaker
+from escrow.db.sandbox_payouts import StoredPayouts
 from escrow.payments import PaymentGateway, SandboxGateway, gateway
 from escrow.payouts import PayoutGateway, SandboxPayoutGateway
 from escrow.settings import Settings, get_settings
@@ -57,7 +58,7 @@ def build_worker(
 ) -> Worker:
     steps = activities or StepActivities(sessions)
     payments = PaymentActivities(payment_gateway or SandboxGateway())
-    payouts = PayoutActivities(payout_gateway or SandboxPayoutGateway())
+    payouts = PayoutActivities(payout_gateway or SandboxPayoutGateway(StoredPayouts(sessions)))
     return Worker(
         client,
         task_queue=task_queue,

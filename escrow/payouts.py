@@ -41,27 +41,32 @@ class PayoutGateway(Protocol):
 SANDBOX_FAILS = "fail"
 
 
-class SandboxPayoutGateway:
+class PayoutMemory(Protocol):
+    """What a provider remembers by idempotency key: the first answer for a key is
+    the answer for it, however often it is asked."""
+
+    def remember(self, request: PayoutRequest, result: PayoutResult) -> PayoutResult: ...
+
+
+class InMemoryPayouts:
+    """A memory that lives as long as its process: for unit tests of the sandbox.
+    The worker's is escrow.db.sandbox_payouts.StoredPayouts, which outlives it."""
+
     def __init__(self) -> None:
         self._sent: dict[str, PayoutResult] = {}
 
+    def remember(self, request: PayoutRequest, result: PayoutResult) -> PayoutResult:
+        return self._sent.setdefault(request.key, result)
+
+
+class SandboxPayoutGateway:
+    def __init__(self, memory: PayoutMemory | None = None) -> None:
+        self._memory = memory or InMemoryPayouts()
+
     def send(self, request: PayoutRequest) -> PayoutResult:
-        if request.key in self._sent:
-            return self._sent[request.key]
         reference = f"sandbox-payout:{request.key}"
         if SANDBOX_FAILS in request.account.lower():
             result = PayoutResult(outcome=PayoutOutcome.FAILED, reference=reference, message="account rejected")
         else:
             result = PayoutResult(outcome=PayoutOutcome.PAID, reference=reference)
-        self._sent[request.key] = result
-        return result
-
-
-PAYOUT_GATEWAYS: dict[str, type[PayoutGateway]] = {"sandbox": SandboxPayoutGateway}
-
-
-def payout_gateway(name: str) -> PayoutGateway:
-    try:
-        return PAYOUT_GATEWAYS[name]()
-    except KeyError:
-        raise ValueError(f"unknown payout gateway {name!r}; known: {', '.join(PAYOUT_GATEWAYS)}") from None
+        return self._memory.remember(request, result)

@@ -109,6 +109,17 @@ PRESETS: dict[str, Policy] = {
         dormant_after=timedelta(days=60),
     ),
     "freelancer": Policy(name="freelancer", fee_policy=FeePolicy.WINNER_REFUNDED),
+    # Cad Crowd's rules with seconds and minutes for days, so that a case can be walked
+    # by hand against a live stack (the README's payout walk): never for real money.
+    "demo": Policy(
+        name="demo",
+        review_window=timedelta(minutes=10),
+        fixed_release_hold=timedelta(seconds=30),
+        refund_response_window=timedelta(minutes=5),
+        dispute_response_window=timedelta(minutes=5),
+        fee_payment_window=timedelta(minutes=5),
+        payout_method_hold=timedelta(seconds=30),
+    ),
 }
 
 DEFAULT_PRESET = "cadcrowd"

@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from escrow import accounts
 from escrow.db import ledger
 from escrow.models import (
     Actor,
@@ -25,6 +26,7 @@ from escrow.models import (
     Fund,
     MilestoneView,
     Role,
+    TransferSpec,
 )
 from escrow.policy import Policy, preset
 from workflows.contract import ContractWorkflow
@@ -122,6 +124,21 @@ def at(moment: datetime, deadline: datetime) -> bool:
 def balance(sessions: sessionmaker[Session], account: str) -> int:
     with sessions() as session:
         return ledger.balance(session, account)
+
+
+def credit(sessions: sessionmaker[Session], account: str, amount: int, kind: str = "test.fund") -> None:
+    """Money from outside (a card) straight into `account`, as an earlier release or
+    refund would have left it, for tests of what happens to it next."""
+    spec = TransferSpec(
+        id=f"test:{kind}:{uuid.uuid4().hex}",
+        debit=accounts.WORLD_CARD,
+        credit=account,
+        amount=amount,
+        currency="USD",
+        kind=kind,
+    )
+    with sessions.begin() as session:
+        ledger.post(session, spec, datetime.now(UTC))
 
 
 async def funded(

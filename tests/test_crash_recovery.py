@@ -1,5 +1,6 @@
-"""L2, M9: a worker killed between the ledger write and the workflow's next step; the
-retried activity finds the money already moved and moves it no second time.
+"""L2, M9, P4: a worker killed between the ledger write and the workflow's next step; the
+retried activity finds the money already moved and moves it no second time. And a
+worker killed after the payout provider paid: the retried send is told of that payout.
 
 The milestone runs on a worker in a subprocess (tests/crashing_worker.py) that calls
 `os._exit(137)` right after the release step commits: the money moved, but Temporal never
@@ -19,7 +20,7 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -36,20 +37,29 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from escrow import accounts
+from escrow import accounts, ids
 from escrow.db import ledger
-from escrow.db.models import AuditEvent, Invoice, Milestone, OutboxMessage, Transfer
+from escrow.db.models import AuditEvent, Invoice, Milestone, OutboxMessage, SandboxPayout, Transfer
 from escrow.models import (
+    Actor,
     Fund,
     InvoiceKind,
     MilestoneStatus,
     MilestoneView,
+    PartyCommand,
+    PayoutInput,
+    PayoutMethodKind,
+    PayoutStatus,
+    PayoutView,
     Release,
+    Role,
     Submit,
 )
-from tests.support import Deal, open_contract
+from escrow.policy import preset
+from tests.support import Deal, credit, open_contract
 from worker import build_worker
 from workflows.milestone import MilestoneWorkflow
+from workflows.payout import PayoutWorkflow
 
 CRASHING_WORKER = Path(__file__).with_name("crashing_worker.py")
 CRASH_STATUS = 137
@@ -59,10 +69,11 @@ WAIT = 20.0  # seconds of real time any one step may take, generously
 
 @pytest.fixture
 async def crashing_worker(
-    env: WorkflowEnvironment, db_url: str, engine: object
+    request: pytest.FixtureRequest, env: WorkflowEnvironment, db_url: str, engine: object
 ) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
     """A worker subprocess on a task queue of its own (so the session worker never
-    takes these tasks), on the migrated test database; yields (task queue, process)."""
+    takes these tasks), on the migrated test database, that dies at the moment the
+    test names (indirect parameter; `release` by default); yields (task queue, process)."""
     task_queue = f"crash-{uuid.uuid4().hex[:8]}"
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -71,6 +82,7 @@ async def crashing_worker(
         env.client.namespace,
         db_url,
         task_queue,
+        getattr(request, "param", "release"),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -271,3 +283,64 @@ async def _crash_and_recover(
         with sessions() as session:
             assert ledger.unsettled_holds(session, accounts.expert_pending(expert)) == []
             assert session.scalar(select(func.count()).where(Transfer.settles == release_id)) == 1
+
+
+@pytest.mark.rules("P4", "L2", "L5")
+@pytest.mark.parametrize("crashing_worker", ["payout"], indirect=True)
+async def test_a_worker_killed_after_the_provider_paid_pays_out_once(
+    client: Client, sessions: sessionmaker[Session], crashing_worker: tuple[str, asyncio.subprocess.Process]
+) -> None:
+    task_queue, process = crashing_worker
+    user, payout_id = f"expert-{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
+    credit(sessions, accounts.expert_available(user), AMOUNT)
+    start = PayoutInput(
+        payout_id=payout_id,
+        user_id=user,
+        method_id="m1",
+        kind=PayoutMethodKind.PAYPAL,
+        account="me@example.com",
+        account_masked="m***@example.com",
+        amount=AMOUNT,
+        fee=0,
+        currency="USD",
+        policy=preset("cadcrowd"),
+        security_hold_until=datetime(2000, 1, 1, tzinfo=UTC),
+    )
+    handle = await client.start_workflow(PayoutWorkflow.run, start, id=ids.payout(payout_id), task_queue=task_queue)
+    try:
+        expert = PartyCommand(actor=Actor(user_id=user, role=Role.EXPERT))
+        reserved = await asyncio.wait_for(handle.execute_update(PayoutWorkflow.reserve, expert), WAIT)
+        assert reserved.status == PayoutStatus.PENDING
+
+        # The provider pays and remembers it; the worker dies before Temporal hears.
+        assert await asyncio.wait_for(process.wait(), WAIT) == CRASH_STATUS, (await _output(process)).decode()
+        assert f"crashing after sending {handle.id}".encode() in await _output(process)
+        held = accounts.payout(user, payout_id)
+        with sessions() as session:
+            assert ledger.balance(session, held) == AMOUNT  # reserved, not yet paid out
+            assert session.scalar(select(func.count()).where(SandboxPayout.key.contains(payout_id))) == 1
+        description = await asyncio.wait_for(handle.describe(), WAIT)
+        [in_flight] = description.raw_description.pending_activities
+        assert (in_flight.activity_type.name, in_flight.attempt) == ("send_payout", 1)
+
+        # A healthy worker takes the retry; the provider, asked under the same key,
+        # answers with the first payout and pays nothing more.
+        async with build_worker(client, sessions, task_queue):
+            await client.get_async_activity_handle(
+                workflow_id=handle.id, run_id=description.run_id, activity_id=in_flight.activity_id
+            ).fail(ApplicationError("the worker running this attempt was killed"))
+            done: PayoutView = await asyncio.wait_for(handle.result(), WAIT)
+
+        assert (done.status, done.reference) == (PayoutStatus.PAID, f"sandbox-payout:{handle.id}")
+        with sessions() as session:
+            assert session.scalar(select(func.count()).where(SandboxPayout.key.contains(payout_id))) == 1
+            paid_out = session.scalars(
+                select(Transfer.amount).where(
+                    Transfer.credit_account == accounts.WORLD_PAYOUTS, Transfer.debit_account == held
+                )
+            ).all()
+            assert paid_out == [AMOUNT]
+            assert ledger.balance(session, held) == 0
+            assert ledger.balance(session, accounts.expert_available(user)) == 0
+    finally:
+        await _terminate(handle)

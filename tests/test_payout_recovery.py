@@ -5,14 +5,14 @@ activity's completion is lost (the attempt fails as a killed worker's would, and
 Temporal retries it: the payout's key makes the provider answer the same payout); and
 the step that pays the money out commits, but its completion is lost the same way
 (the retried step finds its transfers posted and adds nothing). tests/test_crash_recovery.py
-kills a real worker process for the same kind of loss on a milestone.
+kills a real worker process right after the provider paid.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, or_, select
@@ -32,10 +32,10 @@ from escrow.models import (
     PayoutView,
     Role,
     Step,
-    TransferSpec,
 )
 from escrow.payouts import PayoutRequest, PayoutResult, SandboxPayoutGateway
 from escrow.policy import preset
+from tests.support import credit
 from worker import build_worker
 from workflows.payout import PayoutWorkflow
 
@@ -63,19 +63,7 @@ class LosesFirstAnswer(SandboxPayoutGateway):
 async def test_a_payout_whose_worker_loses_its_work_pays_once(client: Client, sessions: sessionmaker[Session]):
     user = f"expert-{uuid.uuid4().hex[:10]}"
     payout_id = uuid.uuid4().hex
-    with sessions.begin() as session:
-        ledger.post(
-            session,
-            TransferSpec(
-                id=f"test:fund:{payout_id}",
-                debit=accounts.WORLD_CARD,
-                credit=accounts.expert_available(user),
-                amount=AMOUNT,
-                currency="USD",
-                kind="test.fund",
-            ),
-            datetime.now(UTC),
-        )
+    credit(sessions, accounts.expert_available(user), AMOUNT)
     lost: list[str] = []
 
     def lose_the_paid_step_once(step: Step) -> None:
@@ -98,6 +86,7 @@ async def test_a_payout_whose_worker_loses_its_work_pays_once(client: Client, se
             fee=0,
             currency="USD",
             policy=preset("cadcrowd"),
+            security_hold_until=datetime.now(UTC) - timedelta(days=1),
         )
         handle = await client.start_workflow(PayoutWorkflow.run, start, id=ids.payout(payout_id), task_queue=task_queue)
         reserved = await asyncio.wait_for(

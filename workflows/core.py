@@ -133,6 +133,7 @@ class Entity(Generic[V]):
                     AuditEvent(
                         id=f"{wf_id}:{n}",
                         workflow_id=wf_id,
+                        contract_id=getattr(decision.view, "contract_id", None),
                         kind=decision.kind,
                         actor_id=decision.actor.user_id if decision.actor else None,
                         data=decision.data,

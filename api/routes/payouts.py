@@ -146,9 +146,10 @@ async def request_payout(
     settings: SettingsDep,
     request: Request,
 ) -> PayoutView:
-    """Only available money (L5), through a method past its security hold (P3, 409
-    with the date it ends); a wire only above 2,500.00 USD, for a 50.00 fee taken from
-    the amount (P4). Answers the payout `pending`; `GET /v1/payouts/{id}` follows it
+    """Only available money (L5): an expert's earnings, or a client's refunded balance
+    (R3), by the caller's role; through a method past its security hold (P3, 409 with
+    the date it ends); a wire only above 2,500.00 USD, for a 50.00 fee taken from the
+    amount (P4). Answers the payout `pending`; `GET /v1/payouts/{id}` follows it
     to `paid`, or `failed` with the money back in `available`."""
     _own(caller.actor, user_id, "payouts")
     method = await run_in_threadpool(_method, sessions, user_id, body.method_id)
@@ -157,7 +158,10 @@ async def request_payout(
     policy: Policy = settings.policy
     kind = PayoutMethodKind(method.kind)
     try:
-        fee = rules.payout_fee(kind, body.amount, method.security_hold_until, datetime.now(UTC), policy)
+        fee = rules.payout_fee(kind, body.amount, policy)
+        source = rules.source(caller.actor.role)
+        # Refused here, no payout starts; the payout checks again on its own clock.
+        rules.check_hold(method.security_hold_until, datetime.now(UTC))
     except ApplicationError as err:
         raise _refused(err) from err
     # Under an Idempotency-Key the id is derived from it: a retry finds its payout.
@@ -174,6 +178,8 @@ async def request_payout(
         fee=fee,
         currency=method.currency,
         policy=policy,
+        security_hold_until=method.security_hold_until,
+        source=source,
     )
     await handle.start(start, settings.task_queue)
     return await caller.run(handle, commands.Payout.reserve)

@@ -183,6 +183,7 @@ class AuditEvent(Base):
 
     id: Mapped[str] = mapped_column(Id, primary_key=True)
     workflow_id: Mapped[str] = mapped_column(Id, index=True)
+    contract_id: Mapped[str | None] = mapped_column(Id, index=True)
     kind: Mapped[str] = mapped_column(String(60))
     actor_id: Mapped[str | None] = mapped_column(Id)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -217,6 +218,21 @@ class PayoutMethod(Base):
     currency: Mapped[str] = mapped_column(String(3))
     added_at: Mapped[datetime] = mapped_column(When)
     security_hold_until: Mapped[datetime] = mapped_column(When)
+
+
+class SandboxPayout(Base):
+    """The sandbox payout provider's memory of what it paid, by idempotency key: as a
+    real provider's is, it is outside the worker, so a worker killed after the provider
+    paid finds the same payout when its activity runs again (P4, L2)."""
+
+    __tablename__ = "sandbox_payouts"
+
+    key: Mapped[str] = mapped_column(Id, primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    reference: Mapped[str] = mapped_column(String(254))
+    message: Mapped[str] = mapped_column(Text)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    sent_at: Mapped[datetime] = mapped_column(When)
 
 
 class IdempotencyRecord(Base):

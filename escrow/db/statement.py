@@ -157,12 +157,12 @@ def statement_rows(session: Session, contract: ContractView) -> StatementRows:
 
 
 def _payments(session: Session, contract_id: str) -> list[str]:
-    """The contract's manual payments (P2, P5), by the step that made each: the audit
-    event names its contract."""
+    """The contract's manual payments (P2, P5), by the step that made each, found by
+    the contract's index on audit events."""
     made = session.scalars(
-        select(AuditEvent).where(AuditEvent.workflow_id.startswith(ids.payment("")), AuditEvent.kind == PAYMENT_MADE)
+        select(AuditEvent).where(AuditEvent.contract_id == contract_id, AuditEvent.kind == PAYMENT_MADE)
     )
-    return sorted(str(e.data["payment_id"]) for e in made if e.data.get("contract_id") == contract_id)
+    return sorted(str(e.data["payment_id"]) for e in made)
 
 
 def _ledger_row(t: Transfer) -> LedgerRow:

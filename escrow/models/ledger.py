@@ -32,6 +32,9 @@ class TransferSpec(BaseModel):
 class AuditEvent(BaseModel):
     id: str
     workflow_id: str
+    # The contract the step belongs to, when it belongs to one: what a contract's
+    # statement and a party's reads find its events by.
+    contract_id: str | None = None
     kind: str
     actor_id: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from escrow.policy import Policy
 
-__all__ = ["PayoutInput", "PayoutMethodKind", "PayoutMethodView", "PayoutStatus", "PayoutView"]
+__all__ = ["PayoutInput", "PayoutMethodKind", "PayoutMethodView", "PayoutSource", "PayoutStatus", "PayoutView"]
 
 
 class PayoutMethodKind(StrEnum):
@@ -32,6 +32,14 @@ class PayoutMethodView(BaseModel):
     security_hold_until: datetime
 
 
+class PayoutSource(StrEnum):
+    """Which of the user's balances a payout draws on: an expert withdraws earnings, a
+    client the refunds credited to its account balance (R3: "or withdraw it")."""
+
+    EARNINGS = "earnings"
+    REFUNDS = "refunds"
+
+
 class PayoutStatus(StrEnum):
     PENDING = "pending"
     PAID = "paid"
@@ -50,6 +58,9 @@ class PayoutInput(BaseModel):
     fee: int
     currency: str
     policy: Policy
+    # P3: the method's security hold; the payout's own clock decides against it.
+    security_hold_until: datetime
+    source: PayoutSource = PayoutSource.EARNINGS
     requested_at: datetime | None = None
 
 
@@ -62,6 +73,8 @@ class PayoutView(BaseModel):
     amount: int
     fee: int
     currency: str
+    security_hold_until: datetime
+    source: PayoutSource = PayoutSource.EARNINGS
     status: PayoutStatus
     requested_at: datetime
     decided_at: datetime | None = None

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from escrow import accounts
 from escrow.errors import Refusal, refuse
-from escrow.models import PayoutInput, PayoutMethodKind, PayoutStatus, PayoutView, TransferSpec
+from escrow.models import PayoutInput, PayoutMethodKind, PayoutSource, PayoutStatus, PayoutView, Role, TransferSpec
 from escrow.payouts import PayoutOutcome, PayoutResult
 from escrow.policy import Policy
 from escrow.rules import Context, Decision, made_from
@@ -61,16 +61,37 @@ def security_hold_until(changed_at: datetime, policy: Policy) -> datetime:
     return changed_at + policy.payout_method_hold
 
 
-def payout_fee(kind: PayoutMethodKind, amount: int, hold_until: datetime, now: datetime, policy: Policy) -> int:
-    """P3, P4: the fee of a payout of `amount` through the method, or a refusal.
-    Whether the money is available is the ledger's to say, in the payout's first step."""
-    if amount <= 0:
-        raise refuse(Refusal.INVALID, "a payout amount is a positive number of cents")
+def check_hold(hold_until: datetime, now: datetime) -> None:
+    """P3: a method added or changed less than 3 days ago pays nothing out yet."""
     if now < hold_until:
         raise refuse(
             Refusal.CONFLICT,
-            f"payouts through this method are on a security hold until {hold_until:%Y-%m-%d %H:%M} UTC (P3)",
+            f"payouts through this method are on a security hold until {hold_until:%Y-%m-%d %H:%M:%S} UTC (P3)",
         )
+
+
+def source(role: Role) -> PayoutSource:
+    """An expert withdraws its earnings, a client its refunded balance (R3)."""
+    if role == Role.EXPERT:
+        return PayoutSource.EARNINGS
+    if role == Role.CLIENT:
+        return PayoutSource.REFUNDS
+    raise refuse(Refusal.FORBIDDEN, "payouts are asked for by their client or expert")
+
+
+def balance_account(user_id: str, source: PayoutSource) -> str:
+    """The balance a payout draws on, and returns to if it fails."""
+    if source == PayoutSource.REFUNDS:
+        return accounts.client_balance(user_id)
+    return accounts.expert_available(user_id)
+
+
+def payout_fee(kind: PayoutMethodKind, amount: int, policy: Policy) -> int:
+    """P4: the fee of a payout of `amount` through the method, or a refusal. Whether
+    the method's hold is over is the payout's to say, on its own clock; whether the
+    money is available is the ledger's, in the payout's first step."""
+    if amount <= 0:
+        raise refuse(Refusal.INVALID, "a payout amount is a positive number of cents")
     if kind == PayoutMethodKind.WIRE:
         if amount <= policy.wire_minimum:
             raise refuse(
@@ -89,11 +110,13 @@ def opened(input: PayoutInput, now: datetime) -> PayoutView:
 
 
 def reserve(v: PayoutView, ctx: Context) -> Decision[PayoutView]:
-    """L5: the amount leaves the user's available balance for the payout's account.
-    The ledger refuses it if the money is not there, so two payouts can't spend it twice."""
+    """P3, L5: once the method's hold is over, the amount leaves the user's available
+    balance for the payout's account. The ledger refuses it if the money is not there,
+    so two payouts can't spend it twice."""
+    check_hold(v.security_hold_until, ctx.now)
     transfer = TransferSpec(
         id=ctx.id("reserve"),
-        debit=accounts.expert_available(v.user_id),
+        debit=balance_account(v.user_id, v.source),
         credit=accounts.payout(v.user_id, v.id),
         amount=v.amount,
         currency=v.currency,
@@ -135,7 +158,7 @@ def settle(v: PayoutView, result: PayoutResult, ctx: Context) -> Decision[Payout
             TransferSpec(
                 id=ctx.id("returned"),
                 debit=held,
-                credit=accounts.expert_available(v.user_id),
+                credit=balance_account(v.user_id, v.source),
                 amount=v.amount,
                 currency=v.currency,
                 kind="payout.returned",
@@ -153,4 +176,4 @@ def settle(v: PayoutView, result: PayoutResult, ctx: Context) -> Decision[Payout
 
 
 def _data(v: PayoutView) -> dict[str, object]:
-    return {"payout_id": v.id, "amount": v.amount, "fee": v.fee, "method_id": v.method_id}
+    return {"payout_id": v.id, "amount": v.amount, "fee": v.fee, "method_id": v.method_id, "source": v.source.value}

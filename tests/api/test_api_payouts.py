@@ -16,6 +16,7 @@ from escrow.db import ledger
 from escrow.db.models import PayoutMethod
 from escrow.models import Role, TransferSpec
 from tests.api.support import assert_problem, bearer, poll
+from tests.support import credit
 
 pytestmark = pytest.mark.usefixtures("worker")
 OPERATOR = bearer("operator-1", Role.OPERATOR)
@@ -28,16 +29,7 @@ def fresh_expert() -> tuple[str, dict[str, str]]:
 
 def fund(sessions, user: str, amount: int) -> None:
     """Money the expert has available (as a release after its hold leaves it, L5)."""
-    spec = TransferSpec(
-        id=f"test:fund:{uuid.uuid4().hex}",
-        debit=accounts.WORLD_CARD,
-        credit=accounts.expert_available(user),
-        amount=amount,
-        currency="USD",
-        kind="test.fund",
-    )
-    with sessions.begin() as session:
-        ledger.post(session, spec, datetime.now(UTC))
+    credit(sessions, accounts.expert_available(user), amount)
 
 
 async def add_method(api, user, headers, kind="paypal", account="me@example.com", country="US") -> dict:
@@ -178,3 +170,22 @@ def test_in_payout_counts_only_the_users_own_payout_accounts(sessions):
             )
             ledger.post(session, spec, datetime.now(UTC))
         assert ledger.user_balance(session, user)["in_payout"] == 120
+
+
+@pytest.mark.rules("R3", "P4", "L5")
+async def test_a_client_withdraws_its_refunded_balance(api, sessions):
+    client = f"client-{uuid.uuid4().hex[:10]}"
+    headers = bearer(client, Role.CLIENT)
+    credit(sessions, accounts.client_balance(client), 7_500, kind="test.refund")  # as R3 leaves it
+    method = await add_method(api, client, headers)
+    end_hold(sessions, method["id"])
+    # The same user as an expert has no earnings: a payout draws on one balance only.
+    as_expert = bearer(client, Role.EXPERT)
+    assert_problem(await pay_out(api, client, as_expert, method["id"], 7_500), 409)
+    response = await pay_out(api, client, headers, method["id"], 7_500)
+    assert response.status_code == 201, response.text
+    assert response.json()["source"] == "refunds"
+    done = await poll(api, f"/v1/payouts/{response.json()['id']}", headers, settled, "the payout to settle")
+    assert done["status"] == "paid"
+    after = await balance(api, client, headers)
+    assert (after["available"], after["in_payout"]) == (0, 0)

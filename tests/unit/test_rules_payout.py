@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from temporalio.exceptions import ApplicationError
 
 from escrow import accounts
 from escrow.errors import Refusal
-from escrow.models import PayoutInput, PayoutMethodKind, PayoutStatus
+from escrow.models import PayoutInput, PayoutMethodKind, PayoutSource, PayoutStatus, Role
 from escrow.payouts import PayoutOutcome, PayoutRequest, SandboxPayoutGateway
 from escrow.policy import preset
 from escrow.rules import Context
@@ -30,19 +31,39 @@ def refusal(call) -> ApplicationError:
 def test_the_security_hold_ends_three_days_after_the_method_is_added_to_the_second():
     until = rules.security_hold_until(ADDED, POLICY)
     assert until == ADDED + timedelta(days=3)
-    before = refusal(lambda: rules.payout_fee(PAYPAL, 1_000, until, until - timedelta(seconds=1), POLICY))
+    before = refusal(lambda: rules.check_hold(until, until - timedelta(seconds=1)))
     assert before.type == Refusal.CONFLICT
-    assert "2026-11-21 10:00" in before.message  # the date it ends
-    assert rules.payout_fee(PAYPAL, 1_000, until, until, POLICY) == 0
+    assert "2026-11-21 10:00:00" in before.message  # the date it ends
+    rules.check_hold(until, until)
+
+
+@pytest.mark.rules("P3", "L5")
+def test_the_payout_itself_checks_the_hold_on_its_own_clock():
+    v = _view(1_000, 0, hold_until=ADDED + timedelta(days=3))
+    early = replace(CTX, now=ADDED + timedelta(days=3) - timedelta(seconds=1))
+    assert refusal(lambda: rules.reserve(v, early)).type == Refusal.CONFLICT
+    on_time = replace(CTX, now=ADDED + timedelta(days=3))
+    assert rules.reserve(v, on_time).transfers[0].amount == 1_000
 
 
 @pytest.mark.rules("P4")
 def test_a_wire_is_only_above_2500_dollars_and_costs_50():
-    hold = ADDED
-    at = refusal(lambda: rules.payout_fee(WIRE, 250_000, hold, ADDED, POLICY))
+    at = refusal(lambda: rules.payout_fee(WIRE, 250_000, POLICY))
     assert at.type == Refusal.CONFLICT
-    assert rules.payout_fee(WIRE, 250_001, hold, ADDED, POLICY) == 5_000
-    assert rules.payout_fee(PAYPAL, 250_000, hold, ADDED, POLICY) == 0
+    assert rules.payout_fee(WIRE, 250_001, POLICY) == 5_000
+    assert rules.payout_fee(PAYPAL, 250_000, POLICY) == 0
+
+
+@pytest.mark.rules("R3", "L5")
+def test_an_expert_withdraws_earnings_a_client_its_refunded_balance():
+    assert rules.source(Role.EXPERT) == PayoutSource.EARNINGS
+    assert rules.source(Role.CLIENT) == PayoutSource.REFUNDS
+    assert refusal(lambda: rules.source(Role.OPERATOR)).type == Refusal.FORBIDDEN
+    v = _view(1_000, 0, source=PayoutSource.REFUNDS)
+    (reserve,) = rules.reserve(v, CTX).transfers
+    assert reserve.debit == accounts.client_balance("ann")
+    failed = rules.settle(v, SandboxPayoutGateway().send(_request("fail@example.com")), CTX)
+    assert [t.credit for t in failed.transfers] == [accounts.client_balance("ann")]
 
 
 @pytest.mark.rules("P4")
@@ -64,7 +85,7 @@ def test_an_account_is_never_shown_in_full():
     assert "someone" not in rules.mask(PAYPAL, "someone@example.com")
 
 
-def _view(amount: int, fee: int):
+def _view(amount: int, fee: int, hold_until: datetime = ADDED, source: PayoutSource = PayoutSource.EARNINGS):
     payout = PayoutInput(
         payout_id="p1",
         user_id="ann",
@@ -76,6 +97,8 @@ def _view(amount: int, fee: int):
         fee=fee,
         currency="USD",
         policy=POLICY,
+        security_hold_until=hold_until,
+        source=source,
     )
     return rules.opened(payout, ADDED)
 
