@@ -5,7 +5,7 @@ nothing, and wires are measured at the 2,500.00 edge by the API's tests."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.client import Client
@@ -63,9 +63,9 @@ async def test_p3_the_method_hold_ends_to_the_second_on_the_payouts_clock(
     refused = await refusal(reserving)
     assert refused.type == Refusal.CONFLICT
     assert f"{hold_until:%Y-%m-%d %H:%M:%S} UTC" in refused.message
-    # Refused, the payout ends at once; nothing left the balance.
+    # Refused, the payout ends at once, saying why; nothing left the balance.
     ended: PayoutView = await early.result()
-    assert ended.status == PayoutStatus.PENDING and ended.decided_at is None
+    assert (ended.status, ended.failure) == (PayoutStatus.REFUSED, refused.message)
     assert balance(sessions, accounts.expert_available(user)) == AMOUNT
 
     await env.sleep(timedelta(seconds=1))
@@ -74,3 +74,15 @@ async def test_p3_the_method_hold_ends_to_the_second_on_the_payouts_clock(
     paid: PayoutView = await on_time.result()
     assert paid.status == PayoutStatus.PAID
     assert balance(sessions, accounts.expert_available(user)) == 0
+
+
+@pytest.mark.rules("L5")
+async def test_l5_a_payout_of_more_than_is_available_is_refused_and_says_so(client: Client, task_queue: str, sessions):
+    user = f"expert-{uuid.uuid4().hex[:10]}"
+    credit(sessions, accounts.expert_available(user), AMOUNT - 1)
+    handle, reserving = await _ask(client, task_queue, _payout(user, hold_until=datetime(2000, 1, 1, tzinfo=UTC)))
+    refused = await refusal(reserving)
+    assert refused.type == Refusal.INSUFFICIENT_FUNDS and "(L5)" in refused.message
+    ended: PayoutView = await handle.result()
+    assert (ended.status, ended.failure) == (PayoutStatus.REFUSED, refused.message)
+    assert balance(sessions, accounts.expert_available(user)) == AMOUNT - 1

@@ -44,7 +44,7 @@ class PayoutWorkflow(Entity[PayoutView]):
         try:
             await workflow.wait_condition(lambda: self._reserved or self._refused, timeout=RESERVE_WAIT)
         except TimeoutError:
-            self._refused = True
+            self._refuse("never asked for")
         if self._reserved:
             result = await workflow.execute_activity(
                 "send_payout",
@@ -83,19 +83,24 @@ class PayoutWorkflow(Entity[PayoutView]):
             try:
                 await self.write(rules.reserve(self.view, self.context()))
             except ActivityError as err:
-                self._refused = True
                 if isinstance(err.cause, ApplicationError) and err.cause.type == Refusal.INSUFFICIENT_FUNDS:
-                    raise refuse(
-                        Refusal.INSUFFICIENT_FUNDS,
+                    self._refuse(
                         f"only available money is paid out; {format_cents(self.view.amount, self.view.currency)}"
-                        " is more than is available (L5)",
-                    ) from err
+                        " is more than is available (L5)"
+                    )
+                    raise refuse(Refusal.INSUFFICIENT_FUNDS, self.view.failure or "") from err
+                self._refuse(str(err.cause or err))
                 raise
-            except ApplicationError:
-                self._refused = True
+            except ApplicationError as err:
+                self._refuse(err.message)
                 raise
             self._reserved = True
             return self.view
+
+    def _refuse(self, reason: str) -> None:
+        self._refused = True
+        self._view = rules.refused(self.view, reason, workflow.now())
+        self.publish()
 
     @reserve.validator
     def _validate_reserve(self, cmd: PartyCommand) -> None:
@@ -104,6 +109,6 @@ class PayoutWorkflow(Entity[PayoutView]):
     def details(self) -> str:
         v = self.view
         details = f"**payout {v.status}** · {format_cents(v.amount, v.currency)} by {v.kind} to {v.account_masked}"
-        if v.status == PayoutStatus.FAILED and v.failure:
-            details += f"\n\nFailed: {v.failure}"
+        if v.status in (PayoutStatus.FAILED, PayoutStatus.REFUSED) and v.failure:
+            details += f"\n\n{v.status.capitalize()}: {v.failure}"
         return details

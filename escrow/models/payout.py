@@ -44,6 +44,8 @@ class PayoutStatus(StrEnum):
     PENDING = "pending"
     PAID = "paid"
     FAILED = "failed"
+    # Never taken: on hold, or more than was available (its request answered 409).
+    REFUSED = "refused"
 
 
 class PayoutInput(BaseModel):

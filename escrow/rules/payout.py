@@ -125,6 +125,12 @@ def reserve(v: PayoutView, ctx: Context) -> Decision[PayoutView]:
     return Decision(view=v, kind="payout.requested", data=_data(v), transfers=[transfer])
 
 
+def refused(v: PayoutView, reason: str, now: datetime) -> PayoutView:
+    """A payout whose money was never taken: it moved nothing, so no step records it;
+    its view says why, for whoever reads it after the 409."""
+    return v.model_copy(update={"status": PayoutStatus.REFUSED, "decided_at": now, "failure": reason})
+
+
 def settle(v: PayoutView, result: PayoutResult, ctx: Context) -> Decision[PayoutView]:
     """P4: paid, the money leaves for the world, the fee to the platform; failed, it
     all comes back to the user's available balance."""
