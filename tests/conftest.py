@@ -1,5 +1,6 @@
-"""Shared fixtures: one time-skipping Temporal server and one migrated database per
-test session, a worker on it, and a ledger check after every test."""
+"""Shared fixtures: a time-skipping Temporal server per test, one migrated database per
+test session (per xdist worker: `pytest -n 2` gives each its own PostgreSQL database),
+a worker on them, and a ledger check after every test."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
@@ -47,6 +48,27 @@ def fresh_database(url: str) -> Engine:
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     upgrade(url)
     return engine
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker migrates and wipes a PostgreSQL database of its
+    own, `<TEST_DATABASE_URL's name>_<worker id>`, created here when missing; the tests
+    derive every other database (the ledger's, the fault suite's) from that one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    shared = os.environ.get("TEST_DATABASE_URL")
+    if not worker or not shared:
+        return
+    url = make_url(shared)
+    own = url.set(database=f"{url.database}_{worker}")
+    engine = make_engine(shared)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": own.database})
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{own.database}"'))
+    finally:
+        engine.dispose()
+    os.environ["TEST_DATABASE_URL"] = own.render_as_string(hide_password=False)
 
 
 def database_urls(tmp: Path) -> dict[str, str]:

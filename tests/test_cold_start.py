@@ -82,6 +82,7 @@ def cold_api(tmp_path: Path) -> Iterator[str]:
         "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal}",
         "ESCROW_JWT_SECRET": SECRET,
         "ESCROW_TASK_QUEUE": "cold-start",
+        "ESCROW_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",  # never one a running stack holds
     }
     with ExitStack() as stack:
         procs = Processes(stack, tmp_path, env)
