@@ -37,6 +37,7 @@ from escrow.models import (
     ContractType,
     ContractView,
     EntryKind,
+    InvoiceReviewAction,
     MilestoneView,
     Remainder,
     TimeEntry,
@@ -205,6 +206,13 @@ class TimeEntryChange(Body):
 class HoursDisputeBody(Body):
     entry_ids: Annotated[list[Reference], Field(min_length=1, max_length=1000)]
     reason: RequiredText
+
+
+class InvoiceReviewBody(Body):
+    action: InvoiceReviewAction = Field(
+        description="`retry_now`: charge the card again at once; `close`: end the review, daily retries go on"
+    )
+    note: RequiredText = Field(description="why, for the week's audit trail")
 
 
 class TimeEntryView(TimeEntry):

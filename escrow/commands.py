@@ -45,6 +45,7 @@ from escrow.models import (
     RequestRefund,
     RequestRevision,
     Respond,
+    ReviewInvoice,
     SetPaymentMethod,
     Submit,
     SubmitEvidence,
@@ -162,6 +163,7 @@ class Week(Definition[HourlyWeekView], workflow="HourlyWeekWorkflow", workflow_i
     delete_time = update(DeleteTime)
     dispute_hours = update(DisputeHours, DisputeView)
     await_claim = update(AwaitClaim)
+    review_invoice = update(ReviewInvoice)
 
 
 class Reviews(Definition[ReviewsView], workflow="ReviewWorkflow", workflow_id=ids.reviews):

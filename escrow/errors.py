@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 
 class Refusal(StrEnum):
@@ -17,4 +17,6 @@ class Refusal(StrEnum):
 
 
 def refuse(kind: Refusal, message: str) -> ApplicationError:
-    return ApplicationError(message, type=kind.value, non_retryable=True)
+    """BENIGN: a refusal is the engine working, not failing; the SDK logs it at DEBUG
+    (not as a WARNING with its traceback) and leaves it out of failure metrics."""
+    return ApplicationError(message, type=kind.value, non_retryable=True, category=ApplicationErrorCategory.BENIGN)

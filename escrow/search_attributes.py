@@ -16,7 +16,11 @@ DEADLINE_AT = SearchAttributeKey.for_datetime("DeadlineAt")
 # Disputes: 1–4 while open, so "DisputeStage = 3" lists every case waiting on a fee.
 DISPUTE_STAGE = SearchAttributeKey.for_int("DisputeStage")
 
-ALL = (CONTRACT_ID, CLIENT_ID, EXPERT_ID, ESCROW_STATE, AMOUNT_CENTS, DEADLINE_AT, DISPUTE_STAGE)
+# Who must act next (escrow.case_text.WaitingOn): "client", "expert", "parties",
+# "operator", "gateway" or "nobody".
+WAITING_ON = SearchAttributeKey.for_keyword("WaitingOn")
+
+ALL = (CONTRACT_ID, CLIENT_ID, EXPERT_ID, ESCROW_STATE, AMOUNT_CENTS, DEADLINE_AT, DISPUTE_STAGE, WAITING_ON)
 
 
 def parties(contract_id: str, client_id: str, expert_id: str) -> list[SearchAttributeUpdate]:

@@ -18,8 +18,9 @@ from temporalio.common import SearchAttributeUpdate, TypedSearchAttributes
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from escrow import ids
+    from escrow import case_text, ids
     from escrow import search_attributes as sa
+    from escrow.case_text import Case
     from escrow.models import (
         AddMilestone,
         CloseContract,
@@ -264,7 +265,5 @@ class ContractWorkflow(Entity[ContractView]):
         v = self.view
         return [*sa.parties(v.id, v.client_id, v.expert_id), sa.ESCROW_STATE.value_set(f"contract:{v.status.value}")]
 
-    def details(self) -> str:
-        v = self.view
-        flag = " · zero-pay" if v.zero_pay else ""
-        return f"**contract {v.status}**{flag} · {len(v.milestones)} milestones"
+    def case(self) -> Case:
+        return case_text.contract(self.view, rules.dormant_at(self.view, self._policy))

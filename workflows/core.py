@@ -29,6 +29,8 @@ from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from escrow import ids
+    from escrow import search_attributes as sa
+    from escrow.case_text import Case
     from escrow.models import DisputeInput, DisputeOutcome, DisputeView, Step
     from escrow.models.ledger import AuditEvent, Notification
     from escrow.notices import messages
@@ -70,8 +72,13 @@ class Entity(Generic[V]):
     def search_attributes(self) -> list[SearchAttributeUpdate]:
         return []
 
+    def case(self) -> Case | None:
+        """The case in words, for operators (escrow.case_text)."""
+        return None
+
     def details(self) -> str:
-        return ""
+        case = self.case()
+        return case.details() if case else ""
 
     def deadlines(self) -> list[Deadline]:
         return []
@@ -156,8 +163,10 @@ class Entity(Generic[V]):
     def publish(self) -> None:
         """Search attributes and current details, for operators in the Web UI."""
         attributes = self.search_attributes()
+        case = self.case()
         if attributes:
-            workflow.upsert_search_attributes(attributes)
+            waiting = [] if case is None else [sa.WAITING_ON.value_set(case.waiting_on.value)]
+            workflow.upsert_search_attributes([*attributes, *waiting])
         workflow.set_current_details(self.details())
 
     def watch(self, handle: Awaitable[R], on_done: Callable[[R], Awaitable[None]]) -> None:
@@ -202,9 +211,14 @@ class Entity(Generic[V]):
                 await workflow.wait_condition(
                     lambda: self._changed or finished(),
                     timeout=None if upcoming is None else upcoming - now,
+                    timeout_summary=None if upcoming is None else self._timer_summary(upcoming),
                 )
             except TimeoutError:
                 pass
+
+    def _timer_summary(self, at: datetime) -> str:
+        case = self.case()
+        return case.timer(at) if case else f"the next deadline, {at:%Y-%m-%d %H:%M} UTC"
 
     async def _fire_due(self) -> None:
         """The earliest due action that changes something; the loop then reads the

@@ -13,9 +13,10 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
+    from escrow import case_text
     from escrow import search_attributes as sa
+    from escrow.case_text import Case
     from escrow.models.dispute import DisputeInput, DisputeOutcome, DisputeView
-    from escrow.notices import dispute as notices
     from escrow.rules import dispute as rules
     from workflows.core import Deadline, Entity, command
 
@@ -65,5 +66,8 @@ class DisputeWorkflow(Entity[DisputeView]):
         stage = sa.DISPUTE_STAGE.value_set(v.stage) if v.stage else sa.DISPUTE_STAGE.value_unset()
         return [*sa.case(v, f"dispute:{v.status}", v.amount), stage]
 
+    def case(self) -> Case:
+        return case_text.dispute(self.view)
+
     def details(self) -> str:
-        return notices.details(self.view)
+        return case_text.dispute_details(self.view)

@@ -17,7 +17,9 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from escrow import case_text
     from escrow import search_attributes as sa
+    from escrow.case_text import Case
     from escrow.models import AwaitClaim, DisputeView
     from escrow.models.hourly import (
         DisputeHours,
@@ -30,7 +32,6 @@ with workflow.unsafe.imports_passed_through():
         WeekSummary,
     )
     from escrow.money import format_cents
-    from escrow.notices.hourly import when
     from escrow.payments import ChargeResult
     from escrow.rules import hourly as rules
     from escrow.rules.hourly import WeekContext
@@ -108,6 +109,10 @@ class HourlyWeekWorkflow(Reporting[HourlyWeekView]):
 
     delete_time = command(rules.delete_time)
 
+    # ---------------------------------------------------------------- H7 invoice review
+
+    review_invoice = command(rules.review_invoice)
+
     # ---------------------------------------------------------------- H4, H5 disputes
 
     @checked(rules.check_dispute)
@@ -184,16 +189,5 @@ class HourlyWeekWorkflow(Reporting[HourlyWeekView]):
     def search_attributes(self) -> list[SearchAttributeUpdate]:
         return sa.case(self.view, f"week:{self.view.status.value}", self.view.invoice_amount)
 
-    def details(self) -> str:
-        v = self.view
-        details = (
-            f"**week {v.week} {v.status}** · {v.minutes / 60:.2f} h · invoice {format_cents(v.invoice_amount, v.currency)}"
-            f" · escrow {format_cents(v.escrow, v.currency)} · payment {v.payment_status}"
-        )
-        if v.deadline_at:
-            details += f"\n\nNext: {v.deadline_action} at {when(v.deadline_at)}"
-        if v.payment_status == PaymentStatus.FAILING:
-            details += f"\n\nCharge failed {v.failed_charges}×; next try {when(v.next_charge_at)}"
-            if v.invoice_review:
-                details += " · **operator invoice review**"
-        return details
+    def case(self) -> Case:
+        return case_text.week(self.view)

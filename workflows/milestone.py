@@ -21,8 +21,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from escrow import ids
+    from escrow import case_text, ids
     from escrow import search_attributes as sa
+    from escrow.case_text import Case
     from escrow.errors import Refusal, refuse
     from escrow.models import (
         Actor,
@@ -276,16 +277,5 @@ class MilestoneWorkflow(Reporting[MilestoneView]):
     def search_attributes(self) -> list[SearchAttributeUpdate]:
         return sa.case(self.view, self.view.status.value, self.view.amount)
 
-    def details(self) -> str:
-        v = self.view
-        details = f"**{v.status}** · escrow {format_cents(v.escrow, v.currency)} · released {format_cents(v.released, v.currency)}"
-        if v.frozen:
-            details += f" · frozen {format_cents(v.frozen, v.currency)} by open claims"
-        if v.deadline_at:
-            details += f"\n\nAuto-releases {format_cents(v.escrow - v.frozen, v.currency)} to the expert at {v.deadline_at:%Y-%m-%d %H:%M} UTC unless the client acts."
-        pending = [h for h in v.holds if not h.settled]
-        if pending:
-            details += "\n\nOn hold: " + ", ".join(
-                f"{format_cents(h.amount, v.currency)} until {h.available_at:%Y-%m-%d %H:%M}" for h in pending
-            )
-        return details
+    def case(self) -> Case:
+        return case_text.milestone(self.view)

@@ -10,9 +10,10 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
+    from escrow import case_text
     from escrow import search_attributes as sa
+    from escrow.case_text import Case
     from escrow.models.payment import ManualPaymentInput, ManualPaymentView, PaymentStatus
-    from escrow.money import format_cents
     from escrow.rules import payment as rules
     from workflows.core import Deadline, Entity, command
 
@@ -50,9 +51,5 @@ class ManualPaymentWorkflow(Entity[ManualPaymentView]):
             sa.AMOUNT_CENTS.value_set(v.amount),
         ]
 
-    def details(self) -> str:
-        v = self.view
-        return (
-            f"**{v.kind} {v.status}** · {format_cents(v.amount, v.currency)}"
-            f"\n\nAvailable to the expert at {v.available_at:%Y-%m-%d %H:%M} UTC (P5)."
-        )
+    def case(self) -> Case:
+        return case_text.manual_payment(self.view)

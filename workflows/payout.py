@@ -16,8 +16,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from escrow import case_text
+    from escrow.case_text import Case
     from escrow.errors import Refusal, refuse
-    from escrow.models import PartyCommand, PayoutInput, PayoutStatus, PayoutView, Role
+    from escrow.models import PartyCommand, PayoutInput, PayoutView, Role
     from escrow.money import format_cents
     from escrow.payouts import PayoutRequest, PayoutResult
     from escrow.rules import payout as rules
@@ -42,7 +44,11 @@ class PayoutWorkflow(Entity[PayoutView]):
     async def run(self, input: PayoutInput) -> PayoutView:
         self._turns.open()  # no opening step: the `reserve` update writes the first
         try:
-            await workflow.wait_condition(lambda: self._reserved or self._refused, timeout=RESERVE_WAIT)
+            await workflow.wait_condition(
+                lambda: self._reserved or self._refused,
+                timeout=RESERVE_WAIT,
+                timeout_summary="end unreserved if the API's reserve never comes",
+            )
         except TimeoutError:
             self._refuse("never asked for")
         if self._reserved:
@@ -106,9 +112,5 @@ class PayoutWorkflow(Entity[PayoutView]):
     def _validate_reserve(self, cmd: PartyCommand) -> None:
         self._check(cmd)
 
-    def details(self) -> str:
-        v = self.view
-        details = f"**payout {v.status}** · {format_cents(v.amount, v.currency)} by {v.kind} to {v.account_masked}"
-        if v.status in (PayoutStatus.FAILED, PayoutStatus.REFUSED) and v.failure:
-            details += f"\n\n{v.status.capitalize()}: {v.failure}"
-        return details
+    def case(self) -> Case:
+        return case_text.payout(self.view)

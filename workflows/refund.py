@@ -10,9 +10,10 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
+    from escrow import case_text
     from escrow import search_attributes as sa
-    from escrow.models import RefundInput, RefundStatus, RefundView
-    from escrow.money import format_cents
+    from escrow.case_text import Case
+    from escrow.models import RefundInput, RefundView
     from escrow.rules import refund as rules
     from workflows.core import Deadline, Entity, command
 
@@ -46,12 +47,5 @@ class RefundRequestWorkflow(Entity[RefundView]):
     def search_attributes(self) -> list[SearchAttributeUpdate]:
         return sa.case(self.view, f"refund:{self.view.status.value}", self.view.amount)
 
-    def details(self) -> str:
-        v = self.view
-        waiting = {RefundStatus.PENDING: "the expert", RefundStatus.AWAITING_OPERATOR: "an operator"}.get(v.status)
-        details = f"**refund {v.status}** · {format_cents(v.amount, v.currency)}"
-        if waiting and v.deadline_at:
-            details += (
-                f"\n\nWaiting on {waiting} until {v.deadline_at:%Y-%m-%d %H:%M} UTC; then it is {v.deadline_action}d."
-            )
-        return details
+    def case(self) -> Case:
+        return case_text.refund(self.view)

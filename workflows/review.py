@@ -15,7 +15,9 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
+    from escrow import case_text
     from escrow import search_attributes as sa
+    from escrow.case_text import Case
     from escrow.models.review import (
         ReviewInput,
         ReviewsStatus,
@@ -71,9 +73,5 @@ class ReviewWorkflow(Entity[ReviewsView]):
             sa.DEADLINE_AT.value_set(at) if at else sa.DEADLINE_AT.value_unset(),
         ]
 
-    def details(self) -> str:
-        v = self.view
-        posted = ", ".join(f"{r.side} {'published' if r.published_at else 'hidden'}" for r in v.reviews) or "none"
-        at = self._next_deadline()
-        until = f"\n\nNext: {at:%Y-%m-%d %H:%M} UTC" if at else ""
-        return f"**reviews {v.status}** · posted: {posted}{until}"
+    def case(self) -> Case:
+        return case_text.reviews(self.view)

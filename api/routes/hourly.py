@@ -16,9 +16,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api import workflow_calls
 from api.deps import ClientDep, SessionsDep, visible
-from api.errors import Problem, not_found
+from api.errors import invalid, not_found
 from api.routes import CallerDep, Id, resource_router
-from api.schemas import HoursDisputeBody, NewTimeEntry, TimeEntryChange, TimeEntryView
+from api.schemas import HoursDisputeBody, InvoiceReviewBody, NewTimeEntry, TimeEntryChange, TimeEntryView
 from escrow.calendar import iso_week as week_of
 from escrow.calendar import week_start
 from escrow.commands import Week as W
@@ -33,7 +33,7 @@ def valid_week(week: str) -> str:
     try:
         week_start(week)
     except ValueError as err:
-        raise Problem(422, str(err), slug="validation", title="Invalid request") from err
+        raise invalid(str(err)) from err
     return week
 
 
@@ -129,3 +129,16 @@ async def dispute_hours(contract_id: Id, iso_week: Week, body: HoursDisputeBody,
     Answers the new dispute."""
     handle = workflow_calls.week(caller.client, contract_id, valid_week(iso_week))
     return await caller.run(handle, W.dispute_hours, entry_ids=body.entry_ids, reason=body.reason)
+
+
+@router.post(
+    "/contracts/{contract_id}/weeks/{iso_week}/invoice-review",
+    response_model=HourlyWeekView,
+    summary="Decide a failing invoice under review (operator, H7)",
+)
+async def review_invoice(contract_id: Id, iso_week: Week, body: InvoiceReviewBody, caller: CallerDep) -> HourlyWeekView:
+    """Operators only, while the week's invoice is under review (opened after the
+    policy's number of failed charges, H7; 409 otherwise): `retry_now` charges again at
+    once, `close` ends the review and the daily retries go on. Answers the week."""
+    handle = workflow_calls.week(caller.client, contract_id, valid_week(iso_week))
+    return await caller.run(handle, W.review_invoice, action=body.action, note=body.note)

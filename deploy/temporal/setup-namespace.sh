@@ -13,9 +13,9 @@ if ! temporal operator namespace describe -n "$NS" >/dev/null 2>&1; then
 fi
 until temporal operator search-attribute list -n "$NS" >/dev/null 2>&1; do sleep 1; done
 
-# Keep in step with workflows/search_attributes.py (tests/test_compose.py checks).
+# Keep in step with escrow/search_attributes.py (tests/test_compose.py checks).
 for sa in ContractId=Keyword ClientId=Keyword ExpertId=Keyword EscrowState=Keyword \
-          AmountCents=Int DeadlineAt=Datetime DisputeStage=Int; do
+          AmountCents=Int DeadlineAt=Datetime DisputeStage=Int WaitingOn=Keyword; do
     name=${sa%%=*}
     if ! temporal operator search-attribute list -n "$NS" | grep -qw "$name"; then
         temporal operator search-attribute create -n "$NS" --name "$name" --type "${sa#*=}"

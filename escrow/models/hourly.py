@@ -20,8 +20,10 @@ __all__ = [
     "EntryKind",
     "HourlyWeekInput",
     "HourlyWeekView",
+    "InvoiceReviewAction",
     "LogTime",
     "PaymentStatus",
+    "ReviewInvoice",
     "TimeEntry",
     "WeekStatus",
     "WeekSummary",
@@ -173,6 +175,20 @@ class DeleteTime(PartyCommand):
 class DisputeHours(PartyCommand):
     entry_ids: Annotated[list[Reference], Field(min_length=1, max_length=1000)]
     reason: RequiredText
+
+
+class InvoiceReviewAction(StrEnum):
+    """H7: what an operator reviewing a week's failing invoice decides. `retry_now`
+    charges the card again at once (the client fixed it with support); `close` ends the
+    review, the daily retries going on (a next failure opens it again)."""
+
+    RETRY_NOW = "retry_now"
+    CLOSE = "close"
+
+
+class ReviewInvoice(PartyCommand):
+    action: InvoiceReviewAction
+    note: RequiredText
 
 
 class WeekSummary(BaseModel):

@@ -28,8 +28,10 @@ from escrow.models.hourly import (
     EntryKind,
     HourlyWeekInput,
     HourlyWeekView,
+    InvoiceReviewAction,
     LogTime,
     PaymentStatus,
+    ReviewInvoice,
     TimeEntry,
     WeekStatus,
     WeekSummary,
@@ -376,6 +378,24 @@ def retry_now(v: HourlyWeekView, ctx: Context) -> HourlyWeekView:
     if v.payment_status != PaymentStatus.FAILING:
         return v
     return v.model_copy(update={"next_charge_at": ctx.now})
+
+
+def review_invoice(v: HourlyWeekView, cmd: ReviewInvoice, ctx: Context) -> Week:
+    """H7: the operator's invoice review, opened by repeated failed charges, decides:
+    charge again now, or close the review and let the daily retries go on."""
+    if cmd.actor.role != Role.OPERATOR:
+        raise refuse(Refusal.FORBIDDEN, "only an operator reviews an invoice (H7)")
+    if not v.invoice_review:
+        raise refuse(
+            Refusal.CONFLICT,
+            f"week {v.week} has no invoice under review; one opens after "
+            f"{ctx.policy.failed_charges_before_review} failed charges (H7)",
+        )
+    if cmd.action == InvoiceReviewAction.RETRY_NOW:
+        view, kind = retry_now(v, ctx), "week.invoice_retry_ordered"
+    else:
+        view, kind = v.model_copy(update={"invoice_review": False}), "week.invoice_review_closed"
+    return Decision(view=view, kind=kind, actor=cmd.actor, data={"action": cmd.action.value, "note": cmd.note})
 
 
 def charge(

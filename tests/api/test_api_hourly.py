@@ -274,3 +274,32 @@ async def test_a_declined_card_holds_the_contract_until_a_new_card_pays(api, env
     )
     paid = (await api.get(f"/v1/contracts/{cid}/weeks/{week.week}", headers=parties.client)).json()
     assert (paid["payment_status"], paid["charged"]) == ("paid", 6_000)
+
+
+@pytest.mark.rules("H7")
+async def test_an_operator_orders_a_failing_invoice_charged_again_at_once(api, env):
+    week = await wednesday_of_a_new_week(env)
+    parties = Parties.fresh()
+    cid = (await hourly_contract(api, parties, card=SANDBOX_DECLINED))["id"]
+    await opened(api, cid, week, parties.expert)
+    await log(api, cid, parties.expert, week.starts_at + timedelta(hours=9), minutes=60, kind="manual")
+    review = f"/v1/contracts/{cid}/weeks/{week.week}/invoice-review"
+    retry = {"action": "retry_now", "note": "the bank lifted its block"}
+
+    await move_to(env, week.billed_at + timedelta(minutes=1))
+    await poll(api, f"/v1/contracts/{cid}", parties.client, lambda c: c["status"] == "on_hold", "the first failure")
+    # No review yet (it opens at the third failure), and never the parties' to decide.
+    assert "3 failed charges" in assert_problem(await api.post(review, json=retry, headers=OPERATOR), 409)["detail"]
+    await move_to(env, week.billed_at + timedelta(days=2, minutes=2))
+    path = f"/v1/contracts/{cid}/weeks/{week.week}"
+    failing = await poll(api, path, parties.client, lambda w: w["invoice_review"], "the invoice review")
+    assert_problem(await api.post(review, json=retry, headers=parties.client), 403)
+    assert_problem(await api.post(review, json={**retry, "action": "waive"}, headers=OPERATOR), 422)
+
+    ordered = await api.post(review, json=retry, headers=OPERATOR)
+    assert ordered.status_code == 200, ordered.text
+    # The retry runs at once (the sandbox card still declines), not a day later.
+    again = await poll(api, path, OPERATOR, lambda w: w["failed_charges"] > failing["failed_charges"], "the retry")
+    assert again["invoice_review"] and again["next_charge_at"] > failing["next_charge_at"]
+    closed = await api.post(review, json={"action": "close", "note": "support follows up"}, headers=OPERATOR)
+    assert closed.status_code == 200 and closed.json()["invoice_review"] is False

@@ -135,6 +135,12 @@ TABLE = [
         CLIENT_VERB,
         {"entry_ids": ["{entry_id}"], "reason": "idle"},
     ),
+    Row(
+        "POST",
+        "/v1/contracts/{contract_id}/weeks/{iso_week}/invoice-review",
+        OPERATOR_VERB,
+        {"action": "close", "note": "checked"},
+    ),
     Row("DELETE", "/v1/time-entries/{entry_id}", EXPERT_VERB),
     Row("GET", "/v1/contracts/{contract_id}/reviews", READ),
     # Not closed yet: its parties are told so (409); strangers learn nothing (V1).

@@ -236,6 +236,7 @@ BODIES = [
     ),
     ("PATCH", "/v1/time-entries/{entry_id}", {"minutes": 30}),
     ("POST", "/v1/contracts/{contract_id}/weeks/{iso_week}/disputes", {"entry_ids": ["t-1"], "reason": "idle"}),
+    ("POST", "/v1/contracts/{contract_id}/weeks/{iso_week}/invoice-review", {"action": "close", "note": "checked"}),
     ("POST", "/v1/contracts/{contract_id}/reviews", {"rating": 5, "text": "great"}),
     ("POST", "/v1/reviews/{review_id}/reply", {"text": "thanks"}),
     ("PATCH", "/v1/reviews/{review_id}", {"rating": 4}),

@@ -19,8 +19,10 @@ from escrow.models.hourly import (
     EntryKind,
     HourlyWeekInput,
     HourlyWeekView,
+    InvoiceReviewAction,
     LogTime,
     PaymentStatus,
+    ReviewInvoice,
     TimeEntry,
     WeekStatus,
 )
@@ -626,3 +628,45 @@ def test_paid_moves_only_what_it_names():
     assert d.transfers == [] and d.view.escrow == 6_000 and d.view.holds == []
     d = rules.paid(v, ctx(IN_REVIEW, step=3), 1_000, 0, "week.refunded")
     assert (d.view.refunded, d.view.charged, d.view.escrow) == (1_000, 6_000, 5_000)
+
+
+@pytest.mark.rules("H7")
+def test_h7_the_operator_decides_an_invoice_under_review():
+    declined = ChargeResult(outcome=ChargeOutcome.DECLINED, reference="r", message="card declined")
+    v = logged(entry("a", 9, 60), status=WeekStatus.EXPERT_REVIEW)
+    operator = Actor(user_id="op-1", role=Role.OPERATOR)
+    now = CAL.billed_at + timedelta(days=2)
+    early = rules.charged(v, request(6_000), declined, ctx(CAL.billed_at)).view
+    no_review = refusal(lambda: rules.review_invoice(early, review(operator, "close"), ctx(now)))
+    assert no_review.type == Refusal.CONFLICT and "3 failed charges" in no_review.message
+    v = early
+    for n in (2, 3):
+        v = rules.charged(v, request(6_000, n), declined, ctx(CAL.billed_at)).view
+    assert v.invoice_review
+    by_client = refusal(lambda: rules.review_invoice(v, review(CLIENT, "retry_now"), ctx(now)))
+    assert by_client.type == Refusal.FORBIDDEN
+
+    retry = rules.review_invoice(v, review(operator, "retry_now"), ctx(now))
+    assert (retry.kind, retry.view.next_charge_at, retry.view.invoice_review) == (
+        "week.invoice_retry_ordered",
+        now,
+        True,
+    )
+    assert retry.data == {"action": "retry_now", "note": "client called support"} and retry.actor == operator
+    assert rules.retry_charge(retry.view, ctx(now)) == 6_000  # due at once
+    closed = rules.review_invoice(v, review(operator, "close"), ctx(now))
+    assert (closed.kind, closed.view.invoice_review, closed.view.next_charge_at) == (
+        "week.invoice_review_closed",
+        False,
+        v.next_charge_at,  # the daily retries go on
+    )
+
+
+def review(actor: Actor, action: str) -> ReviewInvoice:
+    return ReviewInvoice(actor=actor, action=InvoiceReviewAction(action), note="client called support")
+
+
+def refusal(call) -> ApplicationError:
+    with pytest.raises(ApplicationError) as caught:
+        call()
+    return caught.value
