@@ -272,6 +272,11 @@ async def run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     settings = Settings()
 
+    try:
+        # Before the first client: the worker's and the API's share it.
+        worker.serve_metrics(settings)
+    except ValueError as err:
+        log.warning("no worker metrics: %s (set ESCROW_WORKER_METRICS_ADDRESS)", err)
     proc = None if args.no_temporal else start_dev_server(args, settings.temporal_namespace)
     client = api = waiting = None
     worker_stop = asyncio.Event()
@@ -329,12 +334,14 @@ async def run(args: argparse.Namespace) -> int:
         log.exception("stack failed")
         code = 1
     finally:
-        # API first (no new commands), then the worker (finishes its activities), then
-        # the server both talk to.
+        # API first (no new commands; its requests in flight are answered, with the
+        # worker still running the steps they wait on), then the worker (finishes its
+        # activities), then the server both talk to.
         if api is not None:
             api.stop()
-        worker_stop.set()
         for task in reversed(tasks):
+            if task.get_name() == "worker":
+                worker_stop.set()
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(task, timeout=30)
         # The SDK has no close(): dropping the last references lets the Rust client go
@@ -380,8 +387,10 @@ def _banner(args: argparse.Namespace, settings, *, secret_is_dev: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    from escrow import logs
+
+    # A terminal's format unless asked for JSON (ESCROW_LOG_FORMAT=json).
+    logs.configure(os.environ.get("ESCROW_LOG_FORMAT") or "text")
     code = asyncio.run(run(args))
     logging.shutdown()
     sys.stdout.flush()

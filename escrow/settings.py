@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,11 @@ class Settings(BaseSettings):
     policy_name: str = Field(DEFAULT_PRESET, validation_alias="ESCROW_POLICY")
     jwt_secret: str | None = Field(None, validation_alias="ESCROW_JWT_SECRET")
     payment_gateway: str = Field("sandbox", validation_alias="ESCROW_PAYMENT_GATEWAY")
+    # A bearer token the API's /metrics asks scrapers for; unset: /metrics is open.
+    metrics_token: str | None = Field(None, validation_alias="ESCROW_METRICS_TOKEN")
+    # The worker's Prometheus endpoint (host:port, serving /metrics); empty: none.
+    worker_metrics_address: str = Field("127.0.0.1:9464", validation_alias="ESCROW_WORKER_METRICS_ADDRESS")
+    log_format: Literal["json", "text"] = Field("json", validation_alias="ESCROW_LOG_FORMAT")
 
     @property
     def policy(self) -> Policy:

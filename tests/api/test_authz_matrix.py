@@ -60,6 +60,7 @@ TABLE = [
     Row("GET", "/docs/oauth2-redirect", PUBLIC),
     Row("GET", "/redoc", PUBLIC),
     Row("GET", "/v1/healthz", PUBLIC),
+    Row("GET", "/metrics", PUBLIC),  # for the scraper on the internal network (api/metrics.py)
     Row("GET", "/v1/contracts/{contract_id}", READ),
     Row("GET", "/v1/milestones/{milestone_id}", READ),
     Row("GET", "/v1/refund-requests/{refund_id}", READ),

@@ -177,7 +177,13 @@ class Run:
             await ensure_search_attributes(self.temporal)
             self.note("Temporal test server up")
 
-            env = {"DATABASE_URL": proxied, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "ESCROW_TASK_QUEUE": TASK_QUEUE}
+            env = {
+                "DATABASE_URL": proxied,
+                "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+                "ESCROW_TASK_QUEUE": TASK_QUEUE,
+                # Killed and restarted again and again: no metrics port to collide on.
+                "ESCROW_WORKER_METRICS_ADDRESS": "",
+            }
             self.worker = processes.worker(env, self.logs)
             sock = processes.listening_socket()
             stack.callback(sock.close)
