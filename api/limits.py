@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from starlette.types import Message, Receive, Scope, Send
 
-from api.errors import Problem, not_found, problem_response
+from api.errors import Problem, invalid, not_found, problem_response
 from api.middleware import HttpMiddleware
 
 # The largest valid body, a time entry with its evidence (escrow.inputs.EVIDENCE_MAX
@@ -45,7 +45,7 @@ class RequestLimits(HttpMiddleware):
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
-            problem = Problem(422, "the request body is not UTF-8", slug="validation", title="Invalid request")
+            problem = invalid("the request body is not UTF-8")
             await problem_response(problem)(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)

@@ -31,7 +31,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import can_see
-from api.errors import RETRY_AFTER, Problem, not_found
+from api.errors import INVALID, RETRY_AFTER, Problem, not_found
 from escrow import commands
 from escrow.commands import Definition, Update
 from escrow.errors import Refusal
@@ -56,9 +56,10 @@ V = TypeVar("V", bound=BaseModel)
 C = TypeVar("C", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)
 
-# Refusal kind -> (HTTP status, problem type slug).
+# Refusal kind -> (HTTP status, problem type slug); a rule's `Invalid` is invalid input
+# like any other, so it has the same problem type.
 REFUSALS = {
-    Refusal.INVALID: (422, "invalid"),
+    Refusal.INVALID: (422, INVALID),
     Refusal.FORBIDDEN: (403, "forbidden"),
     Refusal.CONFLICT: (409, "conflict"),
     Refusal.NOT_FOUND: (404, "not-found"),

