@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from escrow import ids
-from escrow.db import ledger
+from escrow.db import events, ledger
 from escrow.db.engine import insert_for
 from escrow.db.models import (
     AuditEvent,
@@ -175,6 +175,7 @@ def write_step(session: Session, step: Step) -> None:
         _write_claims(session, week.claims, owner, step.version, step.at)
     _insert_once(session, Invoice, [i.model_dump() for i in step.invoices])
     _insert_once(session, AuditEvent, [{**e.model_dump(mode="json"), "at": step.at} for e in step.audit])
+    events.record(session, step.audit)
     _insert_once(
         session,
         OutboxMessage,
@@ -184,11 +185,19 @@ def write_step(session: Session, step: Step) -> None:
 
 class StepActivities:
     """Holds the database handle; `after_commit` lets a test kill the process at the
-    worst moment (after the money moved, before Temporal hears of it)."""
+    worst moment (after the money moved, before Temporal hears of it). `recorded` is
+    told, without being waited for, that a step's events were committed (webhook
+    delivery wakes up)."""
 
-    def __init__(self, sessions: sessionmaker[Session], after_commit: Callable[[Step], None] | None = None):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        after_commit: Callable[[Step], None] | None = None,
+        recorded: Callable[[], None] | None = None,
+    ):
         self._sessions = sessions
         self._after_commit = after_commit
+        self._recorded = recorded
 
     @activity.defn(name="post_step")
     def post_step(self, step: Step) -> None:
@@ -204,5 +213,7 @@ class StepActivities:
             # is not in the list: that step waits for it.
             activity.logger.error("the step can never be written: %s", str(err).splitlines()[0])
             raise refuse(Refusal.INVALID, "the change can't be stored; nothing was written") from err
+        if self._recorded is not None and step.audit:
+            self._recorded()
         if self._after_commit is not None:
             self._after_commit(step)

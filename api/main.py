@@ -11,14 +11,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
-from api import errors
+from api import errors, metrics, openapi
 from api.limits import RequestLimits
 from api.routes import (
     contracts,
     disputes,
+    events,
     health,
     hourly,
     milestones,
@@ -28,7 +30,9 @@ from api.routes import (
     reviews,
     statements,
     users,
+    webhooks,
 )
+from escrow import logs
 from escrow.db.engine import make_engine, make_sessionmaker
 from escrow.settings import Settings, get_settings
 from escrow.temporal import connect
@@ -59,7 +63,8 @@ def create_app(
             if engine is not None:
                 engine.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the fastapi-offline package, not a CDN.
+    app = FastAPIOffline(
         title="Escrow engine",
         version="0.1.0",
         description="Escrow and dispute engine for freelance marketplaces. Money is integer cents.",
@@ -82,9 +87,15 @@ def create_app(
         users,
         payments,
         payouts,
+        events,
+        webhooks,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
+    openapi.install(app)
+    metrics.install(app)  # last: its middleware times and counts every answer
     return app
 
 
+# `uvicorn api.main:app` imports this module: the process logs our way from here on.
+logs.configure(get_settings().log_format)
 app = create_app()

@@ -44,6 +44,33 @@ async def one_milestone(client, contract_id: str, buyer: Actor, seller: Actor) -
     await milestone.execute_update(MilestoneWorkflow.release, Release(actor=buyer, amount=10_000))
 
 
+async def drive(client, milestones: int, contracts: int) -> float:
+    """Open `contracts` contracts, then take `milestones` milestones through them, all at
+    once, from agreement to release; the seconds the milestones took."""
+    deals = []
+    for _ in range(contracts):
+        suffix = uuid.uuid4().hex[:8]
+        buyer = Actor(user_id=f"c-{suffix}", role=Role.CLIENT)
+        seller = Actor(user_id=f"e-{suffix}", role=Role.EXPERT)
+        await client.start_workflow(
+            ContractWorkflow.run,
+            ContractInput(
+                contract_id=suffix,
+                client_id=buyer.user_id,
+                expert_id=seller.user_id,
+                type=ContractType.FIXED,
+                currency="USD",
+                policy=preset("cadcrowd"),
+            ),
+            id=f"contract:{suffix}",
+            task_queue=TASK_QUEUE,
+        )
+        deals.append((suffix, buyer, seller))
+    started = time.perf_counter()
+    await asyncio.gather(*(one_milestone(client, *deals[i % contracts]) for i in range(milestones)))
+    return time.perf_counter() - started
+
+
 async def main(milestones: int, contracts: int, database_url: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -60,28 +87,7 @@ async def main(milestones: int, contracts: int, database_url: str | None) -> Non
             client = env.client
             await ensure_search_attributes(client)
             async with build_worker(client, sessions, TASK_QUEUE):
-                deals = []
-                for _ in range(contracts):
-                    suffix = uuid.uuid4().hex[:8]
-                    buyer = Actor(user_id=f"c-{suffix}", role=Role.CLIENT)
-                    seller = Actor(user_id=f"e-{suffix}", role=Role.EXPERT)
-                    await client.start_workflow(
-                        ContractWorkflow.run,
-                        ContractInput(
-                            contract_id=suffix,
-                            client_id=buyer.user_id,
-                            expert_id=seller.user_id,
-                            type=ContractType.FIXED,
-                            currency="USD",
-                            policy=preset("cadcrowd"),
-                        ),
-                        id=f"contract:{suffix}",
-                        task_queue=TASK_QUEUE,
-                    )
-                    deals.append((suffix, buyer, seller))
-                started = time.perf_counter()
-                await asyncio.gather(*(one_milestone(client, *deals[i % contracts]) for i in range(milestones)))
-                elapsed = time.perf_counter() - started
+                elapsed = await drive(client, milestones, contracts)
             with sessions() as session:
                 total, negative = ledger.totals(session)
             print(

@@ -14,6 +14,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -191,7 +192,9 @@ class AuditEvent(Base):
 
 
 class OutboxMessage(Base):
-    """Notifications to deliver; a sender marks `sent_at` (delivery is out of scope)."""
+    """Each notification's text for its user, written with its step; a mail sender would
+    mark `sent_at`. The same step is an event of the feed and of webhooks (`Event`),
+    which is how a marketplace hears of it."""
 
     __tablename__ = "outbox"
 
@@ -201,6 +204,73 @@ class OutboxMessage(Base):
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(When)
     sent_at: Mapped[datetime | None] = mapped_column(When)
+
+
+# A feed position: an integer the database counts up (SQLite's rowid, a PostgreSQL
+# identity column).
+Position = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Event(Base):
+    """An audit event's place in the events feed and its public type (escrow.events),
+    written in the step's transaction. `txid` is the PostgreSQL transaction that wrote
+    it (0 on SQLite): the feed's order, see escrow/db/events.py."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_order", "txid", "position"),)
+
+    position: Mapped[int] = mapped_column(Position, primary_key=True, autoincrement=True)
+    txid: Mapped[int] = mapped_column(BigInteger, default=0)
+    id: Mapped[str] = mapped_column(ForeignKey("audit_events.id"), unique=True)
+    type: Mapped[str] = mapped_column(String(60))
+    contract_id: Mapped[str | None] = mapped_column(Id, index=True)
+
+
+class WebhookEndpoint(Base):
+    """Where an operator wants events delivered (Standard Webhooks). It receives the
+    events recorded after `since_position`, of `event_types` (None: all)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(100))
+    event_types: Mapped[list[str] | None] = mapped_column(JSON)
+    since_position: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(When)
+    failing_since: Mapped[datetime | None] = mapped_column(When)
+
+
+class WebhookMessage(Base):
+    """An event owed to an endpoint: pending until delivered, or failed when it found
+    no answer for 3 days after it was queued. `position` is the event's in the feed."""
+
+    __tablename__ = "webhook_messages"
+    __table_args__ = (Index("ix_webhook_messages_pending", "endpoint_id", "status", "attempts", "position"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(Id)
+    event_id: Mapped[str] = mapped_column(Id)
+    position: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer)
+    queued_at: Mapped[datetime] = mapped_column(When)
+
+
+class WebhookDelivery(Base):
+    """One attempt to deliver an event to an endpoint, and what the endpoint answered."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Position, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[str] = mapped_column(Id, index=True)
+    event_id: Mapped[str] = mapped_column(Id)
+    webhook_id: Mapped[str] = mapped_column(Id)
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(When)
 
 
 class PayoutMethod(Base):

@@ -53,6 +53,7 @@ CLIENT_VERB = "ok 403 403 403 403 401"
 EXPERT_VERB = "403 ok 403 403 403 401"
 PARTY_VERB = "ok ok 403 403 403 401"
 OPERATOR_VERB = "403 403 403 403 ok 401"
+OPERATOR_ONLY = "403 403 403 403 2xx 401"
 
 TABLE = [
     Row("GET", "/openapi.json", PUBLIC),
@@ -80,6 +81,15 @@ TABLE = [
     # No payout exists in the world (its money would take a 3-day hold to be paid
     # out): nobody learns of one. tests/test_payouts.py covers who sees a real one.
     Row("GET", "/v1/payouts/{payout_id}", "404 404 404 404 404 401"),
+    # A party reads its own contracts' events, an operator all (tests/api/test_api_events.py).
+    Row("GET", "/v1/events", "2xx 2xx 2xx 2xx 2xx 401"),
+    Row(
+        "POST",
+        "/v1/webhook-endpoints",
+        OPERATOR_ONLY,
+        {"url": "http://127.0.0.1:9/matrix", "event_types": ["payout.failed"]},
+    ),
+    Row("GET", "/v1/webhook-endpoints/{endpoint_id}/deliveries", OPERATOR_ONLY),
     Row(
         "POST",
         "/v1/contracts",

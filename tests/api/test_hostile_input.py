@@ -242,6 +242,7 @@ BODIES = [
     ("PATCH", "/v1/reviews/{review_id}", {"rating": 4}),
     ("POST", "/v1/users/{user_id}/payout-methods", {"kind": "paypal", "account": "a@example.com", "country": "US"}),
     ("POST", "/v1/users/{user_id}/payouts", {"amount": 100, "method_id": "pm-1"}),
+    ("POST", "/v1/webhook-endpoints", {"url": "https://hooks.example.com/escrow"}),
 ]
 
 

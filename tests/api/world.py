@@ -14,8 +14,9 @@ from httpx import AsyncClient, Response
 from temporalio.testing import WorkflowEnvironment
 
 from escrow.calendar import BillingWeek, iso_week
+from escrow.models import Role
 from escrow.payments import SANDBOX_SUCCEEDS
-from tests.api.support import Parties, add_milestone, command, open_contract, poll
+from tests.api.support import Parties, add_milestone, bearer, command, open_contract, poll
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class World:
     change_id: str = ""
     # The client's payout method, on its security hold (P3).
     method_id: str = ""
+    # A webhook endpoint an operator registered (for an event that never comes here).
+    endpoint_id: str = ""
 
     def path_ids(self, path: str) -> dict[str, str]:
         """The real value of every parameter a path template of the API can have."""
@@ -54,6 +57,7 @@ class World:
             "change_id": self.change_id,
             "method_id": self.method_id,
             "payout_id": "no-such-payout",
+            "endpoint_id": self.endpoint_id,
         }
 
 
@@ -131,6 +135,13 @@ async def build_world(api: AsyncClient, env: WorkflowEnvironment) -> World:
             headers=parties.client,
         )
     )
+    endpoint = created(
+        await api.post(
+            "/v1/webhook-endpoints",
+            json={"url": "http://127.0.0.1:9/world", "event_types": ["payout.failed"]},
+            headers=bearer("operator-world", Role.OPERATOR),
+        )
+    )
     return World(
         parties=parties,
         strangers=strangers,
@@ -145,4 +156,5 @@ async def build_world(api: AsyncClient, env: WorkflowEnvironment) -> World:
         review_id=f"{reviewed['id']}.client",
         change_id=change["id"],
         method_id=method["id"],
+        endpoint_id=endpoint["id"],
     )
