@@ -32,7 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import can_see
 from api.errors import INVALID, RETRY_AFTER, Problem, not_found
-from escrow import commands
+from escrow import case_text, commands
 from escrow.commands import Definition, Update
 from escrow.errors import Refusal
 from escrow.models import (
@@ -134,12 +134,15 @@ class Handle(Generic[V]):
         self._missing = missing
         self._handle = client.get_workflow_handle(workflow_id)
 
-    async def start(self, input: Any, task_queue: str) -> None:
-        """Start the workflow; a retry under the same Idempotency-Key finds it started
-        already, which is not an error: the command after it re-attaches."""
+    async def start(self, input: Any, task_queue: str, summary: str) -> None:
+        """Start the workflow, with its one-line `summary` for the Web UI's list; a retry
+        under the same Idempotency-Key finds it started already, which is not an error:
+        the command after it re-attaches."""
         with _answers(self.what):
             try:
-                await self.client.start_workflow(self.kind.workflow, input, id=self.workflow_id, task_queue=task_queue)
+                await self.client.start_workflow(
+                    self.kind.workflow, input, id=self.workflow_id, task_queue=task_queue, static_summary=summary
+                )
             except WorkflowAlreadyStartedError:
                 pass
 
@@ -233,7 +236,7 @@ def week(
 
 async def start_contract(client: Client, input: ContractInput, task_queue: str) -> ContractView:
     handle = contract(client, input.contract_id)
-    await handle.start(input, task_queue)
+    await handle.start(input, task_queue, case_text.contract_summary(input))
     return await handle.state()
 
 

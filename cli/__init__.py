@@ -16,6 +16,7 @@ token is the API's business (`api/token.py`) and the domain may not import the A
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from sqlalchemy.exc import DBAPIError
@@ -45,3 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         # Unreachable, or not migrated (`alembic upgrade head`): say which, not a traceback.
         print(f"escrow: the database refused: {str(err.orig).strip().splitlines()[0]}", file=sys.stderr)
         return 2
+
+
+def command() -> None:
+    """The `escrow` console command. `escrow statement ... | head` ends quietly once
+    head has read enough, as a Unix tool does, instead of a BrokenPipeError traceback."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    sys.exit(main())

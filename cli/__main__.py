@@ -1,5 +1,5 @@
 """`python -m cli ...`, the same as `escrow ...`."""
 
-from cli import main
+from cli import command
 
-raise SystemExit(main())
+command()

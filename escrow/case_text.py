@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from escrow.models import (
+    ContractInput,
     ContractStatus,
     ContractView,
     DisputeView,
@@ -25,9 +26,9 @@ from escrow.models import (
     WeekStatus,
 )
 from escrow.models.dispute import DisputeStatus
-from escrow.models.payment import ManualPaymentView
+from escrow.models.payment import ManualPaymentInput, ManualPaymentView
 from escrow.models.payment import PaymentStatus as ManualPaymentStatus
-from escrow.models.payout import PayoutStatus, PayoutView
+from escrow.models.payout import PayoutInput, PayoutStatus, PayoutView
 from escrow.models.review import ReviewsStatus, ReviewsView
 from escrow.money import format_cents
 from escrow.notices.dispute import details
@@ -244,3 +245,23 @@ def payout(v: PayoutView) -> Case:
     if v.status in (PayoutStatus.FAILED, PayoutStatus.REFUSED) and v.failure:
         return Case(f"{state}\n\n{v.status.capitalize()}: {v.failure}", WaitingOn.NOBODY)
     return Case(state, WaitingOn.NOBODY)
+
+
+# ---------------------------------------------------------------- static summaries
+# What a top-level workflow is, one line in the Web UI's list, set when the API starts
+# it; the workflows a workflow starts get theirs from their parent.
+
+
+def contract_summary(v: ContractInput) -> str:
+    return f"{v.type.value.capitalize()} contract {v.contract_id}: client {v.client_id}, expert {v.expert_id}"
+
+
+def payment_summary(v: ManualPaymentInput) -> str:
+    return (
+        f"{v.kind.value.capitalize()} of {format_cents(v.amount, v.currency)} from client {v.client_id} "
+        f"to expert {v.expert_id} on contract {v.contract_id}"
+    )
+
+
+def payout_summary(v: PayoutInput) -> str:
+    return f"Payout of {format_cents(v.amount, v.currency)} to {v.user_id} by {v.kind.value} {v.account_masked}"

@@ -15,7 +15,7 @@ from api.errors import forbidden
 from api.idempotency import operation_id
 from api.routes import CallerDep, Id, resource_router
 from api.workflow_calls import Handle
-from escrow import commands
+from escrow import case_text, commands
 from escrow.models import Role
 from escrow.models.payment import ManualPaymentInput, ManualPaymentView, PaymentTerms
 from escrow.policy import preset
@@ -61,5 +61,5 @@ async def pay_expert(
         memo=body.memo,
         policy=preset(contract.policy),
     )
-    await handle.start(start, settings.task_queue)
+    await handle.start(start, settings.task_queue, case_text.payment_summary(start))
     return await caller.run(handle, commands.Payment.confirm)

@@ -24,7 +24,7 @@ from api.idempotency import operation_id
 from api.routes import CallerDep, Id, resource_router
 from api.schemas import Body
 from api.workflow_calls import REFUSALS, Handle
-from escrow import commands
+from escrow import case_text, commands
 from escrow.db.models import PayoutMethod
 from escrow.errors import Refusal
 from escrow.inputs import Cents, UserId
@@ -181,7 +181,7 @@ async def request_payout(
         security_hold_until=method.security_hold_until,
         source=source,
     )
-    await handle.start(start, settings.task_queue)
+    await handle.start(start, settings.task_queue, case_text.payout_summary(start))
     return await caller.run(handle, commands.Payout.reserve)
 
 

@@ -7,7 +7,19 @@ from datetime import UTC, datetime, timedelta
 
 from escrow import case_text
 from escrow.case_text import WaitingOn
-from escrow.models import MilestoneInput, MilestoneStatus, PaymentStatus, RefundInput, RefundPhase, Role, WeekStatus
+from escrow.models import (
+    ContractInput,
+    ContractType,
+    MilestoneInput,
+    MilestoneStatus,
+    PaymentStatus,
+    PayoutInput,
+    PayoutMethodKind,
+    RefundInput,
+    RefundPhase,
+    Role,
+    WeekStatus,
+)
 from escrow.models.hourly import HourlyWeekInput
 from escrow.models.milestone import Hold
 from escrow.notices.dispute import details
@@ -132,3 +144,26 @@ def test_a_disputes_details_keep_the_dispute_teams_words_and_add_what_comes_next
     assert text.endswith(
         f"Next: give USD 300.00 to the client on {view.deadline_at:%Y-%m-%d %H:%M} UTC unless the expert answers."
     )
+
+
+def test_what_the_api_starts_says_what_it_is_in_one_line():
+    policy = preset("cadcrowd")
+    contract = ContractInput(
+        contract_id="c-1", client_id="alice", expert_id="bob", type=ContractType.FIXED, currency="USD", policy=policy
+    )
+    assert case_text.contract_summary(contract) == "Fixed contract c-1: client alice, expert bob"
+    payout = PayoutInput(
+        payout_id="p-1",
+        user_id="bob",
+        method_id="m-1",
+        kind=PayoutMethodKind.PAYPAL,
+        account="bob@example.com",
+        account_masked="b***@example.com",
+        amount=30_000,
+        fee=0,
+        currency="USD",
+        policy=policy,
+        security_hold_until=datetime(2026, 11, 1, tzinfo=UTC),
+    )
+    assert case_text.payout_summary(payout) == "Payout of USD 300.00 to bob by paypal b***@example.com"
+    assert "bob@example.com" not in case_text.payout_summary(payout)  # the Web UI never shows the account
