@@ -16,7 +16,9 @@ import sysconfig
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -31,22 +33,32 @@ from workflows.contract import ContractWorkflow
 from workflows.milestone import MilestoneWorkflow
 
 TASK_QUEUE = "bench"
+T = TypeVar("T")
 
 
-async def one_milestone(client, contract_id: str, buyer: Actor, seller: Actor) -> None:
+async def timed(latencies: list[float] | None, command: Awaitable[T]) -> T:
+    """Await one command, adding its seconds to `latencies` when given."""
+    started = time.perf_counter()
+    result = await command
+    if latencies is not None:
+        latencies.append(time.perf_counter() - started)
+    return result
+
+
+async def one_milestone(
+    client, contract_id: str, buyer: Actor, seller: Actor, latencies: list[float] | None = None
+) -> None:
     contract = client.get_workflow_handle(f"contract:{contract_id}")
-    view = await contract.execute_update(
-        ContractWorkflow.add_milestone, AddMilestone(actor=buyer, title="Bench", amount=10_000)
-    )
+    add = AddMilestone(actor=buyer, title="Bench", amount=10_000)
+    view = await timed(latencies, contract.execute_update(ContractWorkflow.add_milestone, add))
     milestone = client.get_workflow_handle(f"milestone:{view.id}")
-    await milestone.execute_update(MilestoneWorkflow.fund, Fund(actor=buyer))
-    await milestone.execute_update(MilestoneWorkflow.submit, Submit(actor=seller))
-    await milestone.execute_update(MilestoneWorkflow.release, Release(actor=buyer, amount=10_000))
+    await timed(latencies, milestone.execute_update(MilestoneWorkflow.fund, Fund(actor=buyer)))
+    await timed(latencies, milestone.execute_update(MilestoneWorkflow.submit, Submit(actor=seller)))
+    await timed(latencies, milestone.execute_update(MilestoneWorkflow.release, Release(actor=buyer, amount=10_000)))
 
 
-async def drive(client, milestones: int, contracts: int) -> float:
-    """Open `contracts` contracts, then take `milestones` milestones through them, all at
-    once, from agreement to release; the seconds the milestones took."""
+async def open_contracts(client, contracts: int) -> list[tuple[str, Actor, Actor]]:
+    """`contracts` fixed-price contracts, each (id, client, expert)."""
     deals = []
     for _ in range(contracts):
         suffix = uuid.uuid4().hex[:8]
@@ -66,8 +78,15 @@ async def drive(client, milestones: int, contracts: int) -> float:
             task_queue=TASK_QUEUE,
         )
         deals.append((suffix, buyer, seller))
+    return deals
+
+
+async def drive(client, milestones: int, contracts: int, latencies: list[float] | None = None) -> float:
+    """Open `contracts` contracts, then take `milestones` milestones through them, all at
+    once, from agreement to release; the seconds the milestones took."""
+    deals = await open_contracts(client, contracts)
     started = time.perf_counter()
-    await asyncio.gather(*(one_milestone(client, *deals[i % contracts]) for i in range(milestones)))
+    await asyncio.gather(*(one_milestone(client, *deals[i % contracts], latencies) for i in range(milestones)))
     return time.perf_counter() - started
 
 
