@@ -29,7 +29,7 @@ from escrow.db.engine import make_engine, make_sessionmaker
 from escrow.db.sandbox_payouts import StoredPayouts
 from escrow.payments import PaymentGateway, SandboxGateway, gateway
 from escrow.payouts import PayoutGateway, SandboxPayoutGateway
-from escrow.settings import Settings, get_settings
+from escrow.settings import DEFAULT_WORKER_CACHE, Settings, get_settings
 from escrow.temporal import connect, ensure_search_attributes
 from escrow.webhooks import webhook_queue
 from workflows.contract import ContractWorkflow
@@ -55,10 +55,14 @@ WORKFLOWS = [
 
 
 # The domain package is pure; importing it once outside the sandbox keeps pydantic
-# classes identical for the data converter and saves re-imports. The replay test
-# (tests/test_replay.py) replays histories under this same runner.
+# classes identical for the data converter and saves re-imports. The workflow modules
+# hold no state of their own (constants and classes only): passed through, a run no
+# longer imports its own copy of them, a third of a cached milestone's memory
+# (benchmarks/memory.py). The sandbox checks calls only in modules it imports itself:
+# code in these packages is kept deterministic by review and by the replay test
+# (tests/test_replay.py replays recorded histories under this same runner).
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("escrow", "pydantic")
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("escrow", "pydantic", "workflows")
 )
 
 
@@ -75,6 +79,7 @@ def build_worker(
     activities: StepActivities | None = None,
     payment_gateway: PaymentGateway | None = None,
     payout_gateway: PayoutGateway | None = None,
+    max_cached_workflows: int = DEFAULT_WORKER_CACHE,
 ) -> Worker:
     steps = activities or StepActivities(sessions)
     payments = PaymentActivities(payment_gateway or SandboxGateway())
@@ -89,6 +94,7 @@ def build_worker(
         max_concurrent_activities=16,
         workflow_task_poller_behavior=PollerBehaviorAutoscaling(),
         workflow_runner=WORKFLOW_RUNNER,
+        max_cached_workflows=max_cached_workflows,
         # On SIGTERM the worker stops polling and lets running activities finish: a
         # post_step (10 s timeout) always does; a gateway call cut off is retried.
         graceful_shutdown_timeout=DRAIN_TIMEOUT,
@@ -123,6 +129,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         settings.task_queue,
         activities=StepActivities(sessions, recorded=wake),
         payment_gateway=gateway(settings.payment_gateway),
+        max_cached_workflows=settings.worker_cache,
     )
     stop = stop or asyncio.Event()
     # A wake-up lost with a previous process (it died between a commit and its

@@ -10,6 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from escrow.policy import DEFAULT_PRESET, Policy, preset
 
+# The SDK's default; a cached milestone costs the worker about 170 KB (benchmarks/memory.py).
+DEFAULT_WORKER_CACHE = 1000
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
@@ -26,6 +29,9 @@ class Settings(BaseSettings):
     # The worker's Prometheus endpoint (host:port, serving /metrics); empty: none.
     worker_metrics_address: str = Field("127.0.0.1:9464", validation_alias="ESCROW_WORKER_METRICS_ADDRESS")
     log_format: Literal["json", "text"] = Field("json", validation_alias="ESCROW_LOG_FORMAT")
+    # Workflows the worker keeps in memory; one evicted replays its history on its next
+    # task (benchmarks/scale.py).
+    worker_cache: int = Field(DEFAULT_WORKER_CACHE, ge=1, validation_alias="ESCROW_WORKER_CACHE")
 
     @property
     def policy(self) -> Policy:

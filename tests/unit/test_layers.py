@@ -45,3 +45,39 @@ def test_the_checks_see_an_offending_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from workflows.milestone import MilestoneWorkflow\n")
     assert "workflows" in imported(module)
+
+
+# What the workflow sandbox would have refused in workflow code, before the worker
+# passed `workflows` through it (worker.WORKFLOW_RUNNER, for memory): a clock, chance,
+# threads, files or the network outside Temporal's deterministic versions.
+NOT_IN_WORKFLOWS = {"datetime.now", "datetime.utcnow", "date.today", "time.time", "time.monotonic", "time.sleep"}
+NOT_IMPORTED_BY_WORKFLOWS = {"random", "uuid", "threading", "socket", "subprocess", "httpx", "sqlalchemy", "os"}
+
+
+def calls(path: Path) -> set[str]:
+    """`a.b(...)` calls of a module, as `a.b`."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if isinstance(node.func.value, ast.Name):
+                found.add(f"{node.func.value.id}.{node.func.attr}")
+    return found
+
+
+def test_workflow_code_uses_no_clock_chance_or_io_of_its_own() -> None:
+    """Workflow modules use workflow.now(), workflow.uuid4(), workflow.random() and
+    activities; the sandbox no longer checks them at run time, this does."""
+    offenders = {
+        path.name: sorted((calls(path) & NOT_IN_WORKFLOWS) | (imported(path) & NOT_IMPORTED_BY_WORKFLOWS))
+        for path in (ROOT / "workflows").glob("*.py")
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_the_workflow_check_sees_what_it_forbids(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "import random\nfrom datetime import datetime\n\ndef f():\n    return datetime.now(), random.random()\n"
+    )
+    assert calls(bad) & NOT_IN_WORKFLOWS == {"datetime.now"}
+    assert imported(bad) & NOT_IMPORTED_BY_WORKFLOWS == {"random"}
