@@ -24,7 +24,6 @@ import asyncio
 import json
 import logging
 import statistics
-import sysconfig
 import tempfile
 import time
 import uuid
@@ -32,8 +31,7 @@ from pathlib import Path
 
 from bare_lifecycle import BareChild, BareParent, bare_step
 from httpx import ASGITransport, AsyncClient
-from milestones import TASK_QUEUE, drive, open_contracts, timed
-from temporalio.testing import WorkflowEnvironment
+from milestones import TASK_QUEUE, dev_server, drive, open_contracts, timed
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 
 from api.auth import issue_token
@@ -42,7 +40,6 @@ from escrow.db.engine import make_engine, make_sessionmaker
 from escrow.db.migrate import upgrade
 from escrow.models import Actor
 from escrow.settings import Settings
-from escrow.temporal import data_converter, ensure_search_attributes
 from worker import build_worker
 
 BARE_QUEUE = "bench-bare"
@@ -110,17 +107,8 @@ async def main(args: argparse.Namespace) -> None:
         url = f"sqlite:///{Path(tmp) / 'ledger.db'}"
         upgrade(url)
         sessions = make_sessionmaker(make_engine(url))
-        env = await WorkflowEnvironment.start_local(
-            data_converter=data_converter,
-            port=PORT,
-            ui=False,
-            dev_server_existing_path=str(Path(sysconfig.get_path("scripts")) / "temporal"),
-            dev_server_database_filename=str(Path(tmp) / "temporal.db"),
-            dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"],
-        )
-        try:
+        async with dev_server(tmp, PORT) as env:
             client = env.client
-            await ensure_search_attributes(client)
             bare = Worker(
                 client,
                 task_queue=BARE_QUEUE,
@@ -154,8 +142,6 @@ async def main(args: argparse.Namespace) -> None:
                             f"p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f} ms",
                             flush=True,
                         )
-        finally:
-            await env.shutdown()
 
     def median_rate(mode: str) -> float:
         return statistics.median(r["lifecycles_per_s"] for r in rows if r["mode"] == mode)

@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import sys
-import sysconfig
 import tempfile
 import time
 import tracemalloc
@@ -38,9 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from bare import BareWorkflow
-from milestones import TASK_QUEUE, open_contracts
+from milestones import TASK_QUEUE, dev_server, open_contracts
 from temporalio.client import Client, WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
@@ -48,7 +46,7 @@ import worker
 from escrow.db.engine import make_engine, make_sessionmaker
 from escrow.db.migrate import upgrade
 from escrow.models import Actor, AddMilestone, Fund, Submit
-from escrow.temporal import data_converter, ensure_search_attributes
+from escrow.temporal import data_converter
 from workflows.contract import ContractWorkflow
 from workflows.milestone import MilestoneWorkflow
 
@@ -202,23 +200,6 @@ async def worker_process(
                 await proc.wait()
 
 
-@asynccontextmanager
-async def dev_server(tmp: str, port: int = TEMPORAL_PORT) -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        data_converter=data_converter,
-        dev_server_existing_path=str(Path(sysconfig.get_path("scripts")) / "temporal"),
-        dev_server_database_filename=str(Path(tmp) / "temporal.db"),
-        dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"],
-        port=port,
-        dev_server_log_level="error",
-    )
-    try:
-        await ensure_search_attributes(env.client)
-        yield env
-    finally:
-        await env.shutdown()
-
-
 async def waiting_milestone(client: Client, contract_id: str, buyer: Actor, seller: Actor) -> WorkflowHandle:
     """A milestone added, funded and submitted: waiting in its review window."""
     contract = client.get_workflow_handle(f"contract:{contract_id}")
@@ -300,7 +281,7 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         database_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         upgrade(database_url)
-        async with dev_server(tmp) as env:
+        async with dev_server(tmp, TEMPORAL_PORT) as env:
             address = f"127.0.0.1:{TEMPORAL_PORT}"
             for runner in args.runners:
                 for kind in args.kinds:

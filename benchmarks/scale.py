@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from memory import PER_CONTRACT, TEMPORAL_PORT, dev_server, open_many, waiting_milestone, worker_process
-from milestones import open_contracts
+from memory import PER_CONTRACT, TEMPORAL_PORT, open_many, waiting_milestone, worker_process
+from milestones import dev_server, open_contracts
 from temporalio.client import Client, WorkflowHandle
 
 from escrow.db.migrate import upgrade
@@ -61,7 +61,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         database_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         upgrade(database_url)
-        async with dev_server(tmp) as env:
+        async with dev_server(tmp, TEMPORAL_PORT) as env:
             client = env.client
             address = f"127.0.0.1:{TEMPORAL_PORT}"
             async with worker_process(address, "milestone", database_url, args.cache, "engine", False) as worker:

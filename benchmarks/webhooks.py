@@ -20,15 +20,13 @@ import asyncio
 import json
 import socket
 import statistics
-import sysconfig
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from milestones import TASK_QUEUE, drive
+from milestones import TASK_QUEUE, dev_server, drive
 from sqlalchemy import func, select
-from temporalio.testing import WorkflowEnvironment
 
 from activities.steps import StepActivities
 from activities.webhooks import Wake
@@ -36,7 +34,6 @@ from escrow.db import ledger, webhooks
 from escrow.db.engine import make_engine, make_sessionmaker
 from escrow.db.migrate import upgrade
 from escrow.db.models import WebhookDelivery, WebhookMessage
-from escrow.temporal import data_converter, ensure_search_attributes
 from worker import build_webhook_worker, build_worker
 
 # This benchmark's dev servers (the range reserved for it on a shared machine).
@@ -69,27 +66,22 @@ async def one_run(milestones: int, contracts: int, url: str | None) -> dict[str,
         if url is not None:
             with sessions.begin() as session:
                 webhooks.register(session, url, None)
-        env = await WorkflowEnvironment.start_local(
-            data_converter=data_converter,
-            dev_server_existing_path=str(Path(sysconfig.get_path("scripts")) / "temporal"),
-            dev_server_database_filename=str(Path(tmp) / "temporal.db"),
-            dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"],
-            port=TEMPORAL_PORT,
-            dev_server_log_level="error",
-        )
         try:
-            client = env.client
-            await ensure_search_attributes(client)
-            steps = StepActivities(sessions, recorded=Wake(client, TASK_QUEUE))
             async with (
-                build_worker(client, sessions, TASK_QUEUE, activities=steps),
-                build_webhook_worker(client, sessions, TASK_QUEUE),
+                dev_server(tmp, TEMPORAL_PORT) as env,
+                build_worker(
+                    env.client,
+                    sessions,
+                    TASK_QUEUE,
+                    activities=StepActivities(sessions, recorded=Wake(env.client, TASK_QUEUE)),
+                ),
+                build_webhook_worker(env.client, sessions, TASK_QUEUE),
             ):
-                elapsed = await drive(client, milestones, contracts)
-                with sessions() as session:
-                    attempts = session.scalar(select(func.count()).select_from(WebhookDelivery)) or 0
-                    queued = session.scalar(select(func.count()).select_from(WebhookMessage)) or 0
-                    total, negative = ledger.totals(session)
+                elapsed = await drive(env.client, milestones, contracts)
+            with sessions() as session:
+                attempts = session.scalar(select(func.count()).select_from(WebhookDelivery)) or 0
+                queued = session.scalar(select(func.count()).select_from(WebhookMessage)) or 0
+                total, negative = ledger.totals(session)
             assert total == 0 and negative == 0, "the ledger does not balance"
             return {
                 "seconds": elapsed,
@@ -98,7 +90,6 @@ async def one_run(milestones: int, contracts: int, url: str | None) -> dict[str,
                 "delivery_attempts": attempts,
             }
         finally:
-            await env.shutdown()
             engine.dispose()
 
 
